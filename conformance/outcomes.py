@@ -1,0 +1,185 @@
+"""Turn pytest results into chatcompat verdicts: pass, fail, warn, unsupported, error, info.
+
+* MUST broken -> fail (a pytest failure, exit code 1).
+* SHOULD broken -> warn: reported with its evidence, the test itself passes, unless pytest
+  runs with ``--strict`` (which we honour as "warnings fail").
+* INFO -> info: an observation, never a failure.
+* ``pytest.skip("unsupported: ...")`` -> unsupported; a fixture or harness crash -> error.
+Evidence (Requirement / Expected / Actual, exchanges, curl) replaces the traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .checks import CheckFailure, CheckInfo, Observation
+from .client import Transport
+from .evidence import Redactor, curl_command, format_exchange
+
+UNSUPPORTED_PREFIX = "unsupported:"
+
+
+@dataclass
+class CheckResult:
+    check_id: str
+    info: CheckInfo
+    outcome: str
+    message: str
+    nodeid: str
+    duration_s: float
+
+
+@dataclass
+class RunState:
+    redact: Redactor
+    transport: Transport | None = None
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    endpoint: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+
+STATE = pytest.StashKey[RunState]()
+
+
+def install(config: pytest.Config, redact: Redactor, transport: Transport | None = None) -> None:
+    """(Re)bind the run state: called at configure time and once the endpoint is known."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        config.stash[STATE] = RunState(redact, transport)
+        return
+    state.redact = redact
+    if transport is not None:
+        state.transport = transport
+
+
+def state_of(config: pytest.Config) -> RunState:
+    return config.stash[STATE]
+
+
+def check_info(item: pytest.Item) -> CheckInfo | None:
+    marker = item.get_closest_marker("chatcompat_check")
+    return marker.args[0] if marker else None
+
+
+def check_id(item: pytest.Item, info: CheckInfo) -> str:
+    callspec = getattr(item, "callspec", None)
+    return f"{info.id}[{callspec.id}]" if callspec else info.id
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Make check IDs selectable with -k (e.g. ``-k stream.``) and visible in JUnit."""
+    for item in items:
+        info = check_info(item)
+        if info is None:
+            continue
+        full_id = check_id(item, info)
+        item.extra_keyword_matches.update({full_id, info.id, info.area, info.level.value})
+        item.user_properties += [
+            ("check_id", full_id),
+            ("level", info.level.value),
+            ("capability", info.capability or ""),
+        ]
+
+
+def render_failure(info: CheckInfo, full_id: str, exc: CheckFailure, redact: Redactor) -> str:
+    lines = [
+        f"[{info.level.value}] {full_id}",
+        f"Requirement: {info.requirement}",
+        f"Expected:    {exc.expected}",
+        f"Actual:      {exc.actual}",
+    ]
+    if exc.note:
+        lines.append(f"Note:        {exc.note}")
+    for exchange in exc.exchanges:
+        lines += ["", f"--- exchange: {exchange.label} ---", format_exchange(exchange, redact)]
+        lines += ["", "Reproduce with:", "  " + curl_command(exchange, redact)]
+    return redact("\n".join(lines))
+
+
+def _classify(
+    report: pytest.TestReport,
+    call: pytest.CallInfo,
+    info: CheckInfo,
+    full_id: str,
+    state: RunState,
+    strict: bool,
+) -> tuple[str, str]:
+    """Decide the verdict and rewrite the report accordingly; returns (outcome, message)."""
+    redact = state.redact
+    if report.skipped:
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        reason = redact(reason.removeprefix("Skipped: "))
+        outcome = "unsupported" if reason.startswith(UNSUPPORTED_PREFIX) else "skipped"
+        return outcome, reason
+    if report.when != "call" and report.failed:
+        text = redact(str(report.longrepr))
+        report.longrepr = text
+        return "error", text.strip().splitlines()[-1][:300] if text.strip() else "setup failed"
+    excinfo = call.excinfo
+    if excinfo is None:
+        return ("info", "nothing to report") if info.level.value == "INFO" else ("pass", "")
+    value = excinfo.value
+    if isinstance(value, Observation):
+        report.outcome = "passed"
+        report.longrepr = None
+        text = redact(value.text)
+        report.sections.append(("chatcompat observation", text))
+        return "info", text
+    if isinstance(value, CheckFailure):
+        text = render_failure(info, full_id, value, redact)
+        message = redact(f"expected {value.expected}; got {value.actual}")
+        if info.level.value == "MUST" or strict:
+            report.longrepr = text
+            return "fail", message
+        report.outcome = "passed"
+        report.longrepr = None
+        report.sections.append(("chatcompat warning (SHOULD)", text))
+        return "warn", message
+    text = redact(str(report.longrepr))
+    report.longrepr = text
+    return "error", redact(f"harness error, no verdict: {type(value).__name__}: {value}")[:300]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    info = check_info(item)
+    if info is None:
+        return report
+    state = state_of(item.config)
+    full_id = check_id(item, info)
+    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
+    if not decisive:
+        return report
+    strict = bool(item.config.getini("strict"))
+    outcome, message = _classify(report, call, info, full_id, state, strict)
+    report.chatcompat = {"id": full_id, "level": info.level.value, "outcome": outcome}
+    report.user_properties.append(("outcome", outcome))
+    if full_id not in state.results or outcome != "pass":
+        state.results[full_id] = CheckResult(
+            full_id, info, outcome, message, item.nodeid, round(report.duration, 4)
+        )
+    return report
+
+
+_STATUS = {
+    "warn": ("warn", "W", ("WARN", {"yellow": True})),
+    "info": ("info", "i", ("INFO", {"cyan": True})),
+    "unsupported": ("unsupported", "u", ("UNSUPPORTED", {"yellow": True})),
+    "error": ("error", "E", ("ERROR", {"red": True})),
+}
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    verdict = getattr(report, "chatcompat", None)
+    if verdict is None:
+        return None
+    status = _STATUS.get(verdict["outcome"])
+    if status is None:
+        return None
+    if verdict["outcome"] == "error" and report.when == "call":
+        return "failed", "E", ("ERROR", {"red": True})
+    return status

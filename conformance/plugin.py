@@ -1,0 +1,269 @@
+"""The pytest plugin: options, settings, the endpoint fixture with its preflight, and wiring.
+
+``--base-url`` belongs to pytest-base-url (two plugins registering it would crash pytest),
+so we read it from there and add only our own options. Outcome handling lives in
+``outcomes.py``, report writing in ``reporting.py``, shared exchanges in ``exchanges.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from . import exchanges, outcomes, reporting
+from .client import Limits, RequestSpec, Transport
+from .evidence import Redactor, redact_url
+from .reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
+from .reference.faults import parse_names
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+EXIT_PREFLIGHT = 2  # pytest's INTERRUPTED: the run was stopped before any verdict
+
+
+@dataclass
+class Settings:
+    """Everything a run needs to know, resolved once from options and environment."""
+
+    base_url: str | None
+    api_key: str | None
+    model: str | None
+    strict: bool
+    reports_dir: Path
+    limits: Limits
+    verify_tls: bool
+    reference_faults: frozenset[str] = frozenset()
+    write_reports: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+
+@dataclass
+class Endpoint:
+    """The endpoint under test, reachable and with a model chosen."""
+
+    transport: Transport
+    base_url: str
+    model: str
+    embedded: bool
+    models_exchange: object = None
+    notes: list[str] = field(default_factory=list)
+
+
+SETTINGS = pytest.StashKey[Settings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chatcompat", "chatcompat conformance suite")
+    group.addoption(
+        "--api-key",
+        default=None,
+        help="API key sent as a Bearer token (default: $OPENAI_API_KEY). Never shown.",
+    )
+    group.addoption(
+        "--model", default=None, help="model to test (default: the first id from GET /models)"
+    )
+    group.addoption(
+        "--reports-dir",
+        default=None,
+        help="where report.html, junit.xml and results.json go (default: reports)",
+    )
+    group.addoption(
+        "--request-timeout",
+        type=float,
+        default=None,
+        help="seconds without data before a request fails (default 30)",
+    )
+    group.addoption(
+        "--total-timeout",
+        type=float,
+        default=None,
+        help="seconds a whole request may take (default 60)",
+    )
+    group.addoption(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        help="cap on a response body, in bytes (default 8 MiB)",
+    )
+    group.addoption(
+        "--max-events",
+        type=int,
+        default=None,
+        help="cap on the events of one stream (default 20000)",
+    )
+    group.addoption(
+        "--insecure",
+        action="store_true",
+        default=False,
+        help="do not verify TLS certificates (off by default)",
+    )
+    group.addoption(
+        "--reference-faults",
+        default="",
+        help="start the embedded reference server with these faults (comma list)",
+    )
+
+
+def _usage_error(message: str) -> pytest.UsageError:
+    return pytest.UsageError(f"chatcompat: {message}")
+
+
+def _positive(config: pytest.Config, name: str, default: float) -> float:
+    value = config.getoption(name)
+    if value is None:
+        return default
+    if value <= 0:
+        raise _usage_error(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+    return value
+
+
+def _base_url(config: pytest.Config) -> str | None:
+    value = config.getoption("base_url", None) or os.environ.get("OPENAI_BASE_URL") or None
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _usage_error(
+            f"--base-url must be an http(s) URL like https://host/v1 (got {redact_url(value)!r})"
+        )
+    return value.rstrip("/")
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Read options and environment; raise a one-line UsageError for bad input."""
+    base_url = _base_url(config)
+    api_key = config.getoption("api_key") or os.environ.get("OPENAI_API_KEY") or None
+    try:
+        faults = parse_names(config.getoption("reference_faults") or "")
+    except ValueError as exc:
+        raise _usage_error(f"--reference-faults: {exc}") from None
+    if faults and base_url:
+        raise _usage_error("--reference-faults applies only to the embedded server (no --base-url)")
+    limits = Limits(
+        read_timeout=_positive(config, "request_timeout", 30.0),
+        connect_timeout=min(10.0, _positive(config, "request_timeout", 30.0)),
+        total_timeout=_positive(config, "total_timeout", 60.0),
+        max_body_bytes=int(_positive(config, "max_body_bytes", 8 * 1024 * 1024)),
+        max_events=int(_positive(config, "max_events", 20_000)),
+    )
+    return Settings(
+        base_url=base_url,
+        api_key=api_key,
+        model=config.getoption("model"),
+        strict=bool(config.getini("strict")),
+        reports_dir=Path(config.getoption("reports_dir") or "reports"),
+        limits=limits,
+        verify_tls=not config.getoption("insecure"),
+        reference_faults=faults,
+    )
+
+
+def _is_conformance_run(config: pytest.Config) -> bool:
+    """True when the run collects our suite (so reports belong in reports/)."""
+    if config.getoption("reports_dir"):
+        return True
+    for arg in config.args:
+        target = arg.split("::", 1)[0]
+        if target == "conformance" or target.startswith("conformance."):
+            return True
+        try:
+            path = Path(target).resolve()
+        except OSError:
+            continue
+        if path == PACKAGE_DIR or PACKAGE_DIR in path.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "chatcompat_check(info): a chatcompat conformance check (ID, level, capability)"
+    )
+    settings = resolve_settings(config)
+    config.stash[SETTINGS] = settings
+    config.pluginmanager.register(exchanges, "chatcompat.exchanges")
+    config.pluginmanager.register(outcomes, "chatcompat.outcomes")
+    config.pluginmanager.register(reporting, "chatcompat.reporting")
+    outcomes.install(config, Redactor(settings.api_key))
+    settings.write_reports = _is_conformance_run(config) and not hasattr(config, "workerinput")
+    if settings.write_reports:
+        settings.reports_dir.mkdir(parents=True, exist_ok=True)
+        if not config.getoption("xmlpath", None):
+            config.option.xmlpath = str(settings.reports_dir / "junit.xml")
+        if not config.getoption("htmlpath", None):
+            config.option.htmlpath = str(settings.reports_dir / "report.html")
+        config.option.self_contained_html = True
+    if settings.base_url and getattr(config.option, "base_url", None):
+        config.option.base_url = redact_url(settings.base_url)  # pytest-base-url prints it
+
+
+def _reference_key(settings: Settings) -> str:
+    return settings.api_key or "sk-chatcompat-ref-" + secrets.token_hex(12)
+
+
+def _preflight(transport: Transport, model: str | None) -> tuple[str, object]:
+    """One cheap request that either proves the endpoint usable or stops the whole run."""
+    where = redact_url(transport.base_url)
+    models = transport.send(RequestSpec("preflight: list models", method="GET", path="/models"))
+    if models.error is not None:
+        pytest.exit(f"chatcompat: cannot reach {where}/models: {models.error}", EXIT_PREFLIGHT)
+    if models.status in (401, 403):
+        pytest.exit(
+            f"chatcompat: {where} rejected the API key (HTTP {models.status} on GET /models); "
+            "pass --api-key or set OPENAI_API_KEY",
+            EXIT_PREFLIGHT,
+        )
+    listed = exchanges.model_ids(models)
+    if model:
+        return model, models
+    if listed:
+        return listed[0], models
+    probe = transport.send(RequestSpec("preflight: empty chat request", json={}))
+    if probe.status == 404 or probe.error:
+        detail = probe.error or "HTTP 404"
+        pytest.exit(
+            f"chatcompat: no chat completions endpoint at {where}/chat/completions ({detail}); "
+            "does --base-url end with /v1?",
+            EXIT_PREFLIGHT,
+        )
+    pytest.exit(
+        f"chatcompat: GET {where}/models listed no model (HTTP {models.status}); pass --model",
+        EXIT_PREFLIGHT,
+    )
+
+
+@pytest.fixture(scope="session")
+def chatcompat_settings(pytestconfig: pytest.Config) -> Settings:
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def endpoint(request: pytest.FixtureRequest, chatcompat_settings: Settings) -> Endpoint:
+    """The endpoint under test: the embedded reference server unless --base-url is given."""
+    settings = chatcompat_settings
+    base_url = settings.base_url
+    api_key = settings.api_key
+    if settings.embedded:
+        api_key = _reference_key(settings)
+        server = ReferenceServer(
+            ReferenceConfig(api_key=api_key, faults=settings.reference_faults)
+        ).start()
+        request.addfinalizer(server.stop)
+        base_url = server.base_url
+    assert base_url is not None
+    transport = Transport(base_url, api_key, settings.limits, settings.verify_tls)
+    outcomes.install(request.config, Redactor(api_key), transport)
+    model, models_exchange = _preflight(
+        transport, settings.model or (DEFAULT_MODEL if settings.embedded else None)
+    )
+    result = Endpoint(transport, base_url, model, settings.embedded, models_exchange)
+    reporting.record_endpoint(request.config, result)
+    return result

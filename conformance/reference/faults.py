@@ -1,0 +1,186 @@
+"""Named fault switches: each reproduces one divergence seen in real "compatible" servers.
+
+A fault lists the check IDs it must make fail; the project's own tests run the suite against
+the reference server with each fault and assert exactly that, which is how we know every check
+can fail. Variants are the opposite: framing and fields the spec allows, which must pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    divergence: str
+    breaks: tuple[str, ...]
+
+
+_INVALID_CASES = (
+    "malformed_json",
+    "missing_messages",
+    "empty_messages",
+    "bad_role",
+    "temperature_too_high",
+    "n_zero",
+)
+
+
+def _invalid(check: str) -> tuple[str, ...]:
+    return tuple(f"{check}[{case}]" for case in _INVALID_CASES)
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        # --- non-streamed response shape -------------------------------------------------
+        Fault(
+            "json_as_text_plain", "JSON body served as text/plain", ("response.content_type_json",)
+        ),
+        Fault("wrong_object", "object is 'text_completion'", ("response.object",)),
+        Fault("empty_id", "id is an empty string", ("response.id_nonempty",)),
+        Fault("float_created", "created is a float", ("response.created_integer",)),
+        Fault("created_millis", "created in milliseconds", ("response.created_recent",)),
+        Fault("missing_model", "model key omitted", ("response.model_present",)),
+        Fault("index_from_one", "choice indices start at 1", ("response.choice_indices",)),
+        Fault("index_as_string", "choice index is a string", ("response.schema",)),
+        Fault("wrong_role", "message role is 'model'", ("response.message_role",)),
+        Fault("content_as_list", "content is a list of parts", ("response.content_string",)),
+        Fault("finish_reason_eos", "finish_reason 'eos'", ("response.finish_reason_enum",)),
+        Fault("omit_refusal", "message.refusal key omitted", ("response.refusal_key",)),
+        Fault("omit_logprobs_key", "choices[].logprobs omitted", ("response.logprobs_key",)),
+        # --- streaming -------------------------------------------------------------------
+        Fault("stream_as_json", "stream served as application/json", ("stream.content_type",)),
+        Fault("non_json_event", "a 'keep-alive' data event", ("stream.events_are_json",)),
+        Fault("chunk_bad_delta", "delta.content is a number", ("stream.chunk_schema",)),
+        Fault("wrong_chunk_object", "chunk object 'chat.completion'", ("stream.chunk_object",)),
+        Fault("changing_id", "each chunk has a new id", ("stream.id_constant",)),
+        Fault("changing_created", "created ticks per chunk", ("stream.created_constant",)),
+        Fault("changing_model", "model changes mid-stream", ("stream.model_constant",)),
+        Fault("float_created_chunks", "chunk created is a float", ("stream.chunk_schema",)),
+        Fault("no_role", "first delta has no role", ("stream.first_delta_role",)),
+        Fault("no_finish_reason", "no finish_reason anywhere", ("stream.one_finish_reason",)),
+        Fault("two_finish_reasons", "finish_reason sent twice", ("stream.one_finish_reason",)),
+        Fault(
+            "content_after_finish",
+            "content chunk after the finish_reason chunk",
+            ("stream.finish_reason_last",),
+        ),
+        Fault("missing_done", "no data: [DONE]", ("stream.terminates_with_done",)),
+        Fault("data_after_done", "a chunk after [DONE]", ("stream.nothing_after_done",)),
+        Fault(
+            "unterminated_done",
+            "[DONE] not followed by a blank line (strict clients drop it)",
+            ("stream.events_terminated",),
+        ),
+        Fault(
+            "stream_content_differs",
+            "stream drops the last token vs the JSON response",
+            ("stream.matches_non_streamed",),
+        ),
+        # --- usage -----------------------------------------------------------------------
+        Fault("no_usage", "usage omitted", ("usage.present",)),
+        Fault(
+            "usage_total_wrong",
+            "total_tokens != prompt + completion",
+            ("usage.total_is_sum[non-streamed]", "usage.total_is_sum[streamed]"),
+        ),
+        Fault(
+            "usage_over_max_tokens",
+            "completion_tokens counts one more than max_tokens",
+            ("usage.within_max_tokens",),
+        ),
+        Fault(
+            "cached_exceeds_prompt",
+            "cached_tokens > prompt_tokens",
+            ("usage.details_within_totals",),
+        ),
+        Fault("no_usage_chunk", "include_usage ignored", ("usage.stream_one_usage_chunk",)),
+        Fault(
+            "usage_chunk_with_choices",
+            "usage chunk repeats the finish choice",
+            ("usage.stream_chunk_empty_choices",),
+        ),
+        Fault(
+            "usage_chunk_not_last",
+            "usage chunk sent before the finish chunk",
+            ("usage.stream_chunk_last",),
+        ),
+        Fault(
+            "usage_on_every_chunk",
+            "running usage on every chunk",
+            ("usage.stream_null_elsewhere", "usage.stream_one_usage_chunk"),
+        ),
+        Fault(
+            "usage_chunk_unrequested",
+            "usage chunk without include_usage",
+            ("usage.stream_absent_unrequested",),
+        ),
+        Fault(
+            "stream_usage_differs",
+            "streamed usage counts differ from non-streamed",
+            ("usage.stream_matches_non_streamed",),
+        ),
+        # --- errors ----------------------------------------------------------------------
+        Fault(
+            "auth_not_enforced",
+            "any or no API key accepted",
+            ("errors.auth[missing_key]", "errors.auth[wrong_key]"),
+        ),
+        Fault("status_422", "validation errors are 422", _invalid("errors.invalid_is_400")),
+        Fault(
+            "detail_envelope",
+            "errors shaped {'detail': ...}",
+            (*_invalid("errors.invalid_envelope"), "errors.auth[wrong_key]"),
+        ),
+        Fault(
+            "error_200",
+            "invalid input answered 200 with an error body",
+            _invalid("errors.invalid_is_400"),
+        ),
+        Fault("bad_input_500", "invalid input causes 500", _invalid("errors.invalid_is_400")),
+        Fault("param_null", "error param always null", ("errors.invalid_names_param",)),
+        Fault("error_code_integer", "error code is an integer", ("errors.envelope_types",)),
+        Fault("error_as_text", "errors are plain text", ("errors.are_json",)),
+        Fault("unknown_model_served", "unknown model answered 200", ("errors.unknown_model",)),
+        Fault(
+            "stream_error_as_event",
+            "invalid streaming request answered 200 with an error event",
+            ("errors.stream_invalid_is_http_error",),
+        ),
+        # --- models ----------------------------------------------------------------------
+        Fault("models_bare_list", "GET /models returns a bare array", ("models.list_schema",)),
+        Fault("model_not_listed", "model under test missing from /models", ("models.lists_model",)),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    allowed_because: str
+
+
+# Spec-allowed framing and fields: the suite must pass with every one of these switched on.
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("crlf", "WHATWG event streams allow CRLF and CR line endings"),
+        Variant("no_space_after_data", "the space after 'data:' is optional"),
+        Variant("sse_comments", "lines starting with ':' are comments (keep-alives)"),
+        Variant("vendor_fields", "extra fields are allowed by the schemas"),
+        Variant("null_content_deltas", "delta.content may be null"),
+        Variant("usage_null_chunks", "usage: null on non-final chunks (OpenAI does this)"),
+        Variant("split_writes", "events may arrive split across network reads"),
+    )
+}
+
+
+def parse_names(value: str) -> frozenset[str]:
+    """Parse 'a,b' into a validated set of fault / variant names."""
+    names = frozenset(n.strip() for n in value.split(",") if n.strip())
+    unknown = names - FAULTS.keys() - VARIANTS.keys()
+    if unknown:
+        raise ValueError(f"unknown fault or variant: {', '.join(sorted(unknown))}")
+    return names

@@ -1,0 +1,333 @@
+"""Turn generations into OpenAI-shaped JSON responses and stream chunks, faults applied here.
+
+Every fault that changes the *shape* of a response or chunk lives in this module, next to
+the faithful shape it distorts, so a reader can see both side by side.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import model
+
+SYSTEM_FINGERPRINT = "fp_chatcompat_ref"
+
+
+@dataclass
+class ChatRequest:
+    """The fields of a validated request that shape the reply."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    n: int = 1
+    stream: bool = False
+    include_usage: bool = False
+    sampling: model.Sampling = field(default_factory=model.Sampling)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = None
+    parallel_tool_calls: bool = True
+    response_format: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ChatRequest:
+        stop = body.get("stop")
+        limit = body.get("max_completion_tokens")
+        if limit is None:
+            limit = body.get("max_tokens")
+        temperature = body.get("temperature")
+        return cls(
+            model=body["model"],
+            messages=body["messages"],
+            n=body.get("n") or 1,
+            stream=bool(body.get("stream")),
+            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            sampling=model.Sampling(
+                temperature=1.0 if temperature is None else float(temperature),
+                seed=body.get("seed"),
+                max_tokens=limit,
+                min_tokens=body.get("min_tokens") or 0,
+                ignore_eos=bool(body.get("ignore_eos")),
+                stop=[stop] if isinstance(stop, str) else list(stop or []),
+                logprobs=bool(body.get("logprobs")),
+                top_logprobs=body.get("top_logprobs") or 0,
+                logit_bias=body.get("logit_bias") or {},
+            ),
+            tools=body.get("tools") or [],
+            tool_choice=body.get("tool_choice"),
+            parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
+            response_format=body.get("response_format") or {},
+        )
+
+
+def generate(request: ChatRequest, call_prefix: str) -> list[model.Generation]:
+    """Run the toy model once per choice."""
+    out = []
+    for index in range(request.n):
+        calls = model.tool_calls_for(
+            request.tools,
+            request.tool_choice or "auto",
+            request.messages,
+            request.parallel_tool_calls,
+            f"{call_prefix}{index}_",
+        )
+        if calls:
+            named = isinstance(request.tool_choice, dict)
+            out.append(model.Generation([], "stop" if named else "tool_calls", calls))
+            continue
+        if request.response_format.get("type") in ("json_object", "json_schema"):
+            prompt = str(request.messages)
+            text = model.json_output(request.response_format, model._rng("json", prompt, index))
+        else:
+            text = model.base_text(request.messages, request.sampling, index)
+        tokens = model.extend_to_min(model.tokenize(text), request.sampling, text)
+        tokens, finish = model.apply_limits(tokens, request.sampling)
+        generation = model.Generation(tokens, finish)
+        if request.sampling.logprobs:
+            generation.logprobs = model.token_logprobs(tokens, request.sampling.top_logprobs)
+        out.append(generation)
+    return out
+
+
+def completion_tokens(generations: list[model.Generation]) -> int:
+    total = 0
+    for g in generations:
+        total += len(g.tokens)
+        for call in g.tool_calls:
+            total += len(model.tokenize(call.name)) + len(model.tokenize(call.arguments))
+    return total
+
+
+def usage(
+    request: ChatRequest,
+    generations: list[model.Generation],
+    faults: frozenset[str],
+    streamed: bool,
+) -> dict[str, Any]:
+    prompt = model.count_prompt_tokens(request.messages)
+    completion = completion_tokens(generations)
+    if "usage_over_max_tokens" in faults and request.sampling.max_tokens:
+        completion = request.sampling.max_tokens * request.n + 1
+    if streamed and "stream_usage_differs" in faults:
+        completion += 1
+    total = prompt + completion + (7 if "usage_total_wrong" in faults else 0)
+    cached = prompt + 5 if "cached_exceeds_prompt" in faults else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def _logprobs_block(entries: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    return None if entries is None else {"content": entries, "refusal": None}
+
+
+def _tool_calls_json(g: model.Generation) -> list[dict[str, Any]]:
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in g.tool_calls
+    ]
+
+
+def build_response(
+    request: ChatRequest, generations: list[model.Generation], faults: frozenset[str]
+) -> dict[str, Any]:
+    """The non-streamed ``chat.completion`` object."""
+    created: Any = int(time.time())
+    if "float_created" in faults:
+        created = time.time()
+    if "created_millis" in faults:
+        created = int(time.time() * 1000)
+    choices = []
+    for index, g in enumerate(generations):
+        message: dict[str, Any] = {
+            "role": "model" if "wrong_role" in faults else "assistant",
+            "content": None if g.tool_calls else g.content,
+            "refusal": None,
+            "annotations": [],
+        }
+        if "content_as_list" in faults and message["content"] is not None:
+            message["content"] = [{"type": "text", "text": g.content}]
+        if g.tool_calls:
+            message["tool_calls"] = _tool_calls_json(g)
+        if "omit_refusal" in faults:
+            del message["refusal"]
+        choice_index: Any = index + 1 if "index_from_one" in faults else index
+        if "index_as_string" in faults:
+            choice_index = str(index)
+        choice: dict[str, Any] = {
+            "index": choice_index,
+            "message": message,
+            "logprobs": _logprobs_block(g.logprobs),
+            "finish_reason": "eos" if "finish_reason_eos" in faults else g.finish_reason,
+        }
+        if "omit_logprobs_key" in faults:
+            del choice["logprobs"]
+        if "vendor_fields" in faults:
+            choice["stop_reason"] = None
+        choices.append(choice)
+    body: dict[str, Any] = {
+        "id": "" if "empty_id" in faults else new_completion_id(),
+        "object": "text_completion" if "wrong_object" in faults else "chat.completion",
+        "created": created,
+        "model": request.model,
+        "choices": choices,
+        "usage": usage(request, generations, faults, streamed=False),
+        "service_tier": "default",
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if "missing_model" in faults:
+        del body["model"]
+    if "no_usage" in faults:
+        del body["usage"]
+    if "vendor_fields" in faults:
+        body["x_vendor_info"] = {"engine": "reference", "queue_ms": 0}
+        body["prompt_logprobs"] = None
+    return body
+
+
+@dataclass
+class Frame:
+    """One SSE event to send: a chunk dict or literal data, and when to send it."""
+
+    data: dict[str, Any] | str
+    at: float = 0.0  # seconds after the request arrived
+    carries_token: bool = False
+
+
+class _ChunkFactory:
+    """Builds chunks that share id/created/model, distorted per chunk by the stream faults."""
+
+    def __init__(self, request: ChatRequest, faults: frozenset[str]) -> None:
+        self.request = request
+        self.faults = faults
+        self.id = new_completion_id()
+        self.created = int(time.time())
+        self.count = 0
+
+    def chunk(self, choices: list[dict[str, Any]], usage_value: Any = None) -> dict[str, Any]:
+        faults = self.faults
+        k = self.count
+        self.count += 1
+        created: Any = self.created + (k if "changing_created" in faults else 0)
+        if "float_created_chunks" in faults:
+            created = self.created + 0.25
+        chunk: dict[str, Any] = {
+            "id": f"{self.id}-{k}" if "changing_id" in faults else self.id,
+            "object": "chat.completion"
+            if "wrong_chunk_object" in faults
+            else "chat.completion.chunk",
+            "created": created,
+            "model": self.request.model + ("-b" if "changing_model" in faults and k >= 2 else ""),
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+        }
+        if self.request.include_usage or "usage_null_chunks" in faults:
+            chunk["usage"] = usage_value
+        if "vendor_fields" in faults:
+            chunk["x_vendor_info"] = {"chunk": k}
+        return chunk
+
+
+def _choice(index: int, delta: dict[str, Any], finish: str | None = None, logprobs=None) -> dict:
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+
+
+def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str, Any], Any]]:
+    """The per-step deltas of one choice after its role delta: tokens or tool-call fragments."""
+    pieces: list[tuple[dict[str, Any], Any]] = []
+    for number, call in enumerate(g.tool_calls):
+        head = {
+            "index": number,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        pieces.append(({"tool_calls": [head]}, None))
+        for start in range(0, len(call.arguments), 8):
+            fragment = call.arguments[start : start + 8]
+            pieces.append(
+                ({"tool_calls": [{"index": number, "function": {"arguments": fragment}}]}, None)
+            )
+    tokens = g.tokens[:-1] if "stream_content_differs" in faults and g.tokens else g.tokens
+    for position, token in enumerate(tokens):
+        content: Any = token
+        if "chunk_bad_delta" in faults and position == 0:
+            content = 5
+        logprobs = _logprobs_block([g.logprobs[position]]) if g.logprobs else None
+        pieces.append(({"content": content}, logprobs))
+    return pieces
+
+
+def build_stream(
+    request: ChatRequest,
+    generations: list[model.Generation],
+    faults: frozenset[str],
+    ttft: float = 0.0,
+    itl: float = 0.0,
+) -> list[Frame]:
+    """The whole event sequence of a streamed reply, each frame with its send time."""
+    factory = _ChunkFactory(request, faults)
+    frames: list[Frame] = []
+    for index, g in enumerate(generations):
+        delta: dict[str, Any] = {"content": None if g.tool_calls else "", "refusal": None}
+        if "null_content_deltas" in faults:
+            delta["content"] = None
+        if "no_role" not in faults:
+            delta = {"role": "assistant", **delta}
+        frames.append(Frame(factory.chunk([_choice(index, delta)])))
+    per_choice = [_pieces(g, faults) for g in generations]
+    steps = max((len(p) for p in per_choice), default=0)
+    for step in range(steps):
+        at = ttft + step * itl
+        for index, pieces in enumerate(per_choice):
+            if step < len(pieces):
+                delta, logprobs = pieces[step]
+                choice = _choice(index, delta, logprobs=logprobs)
+                frames.append(Frame(factory.chunk([choice]), at=at, carries_token=True))
+            if "non_json_event" in faults and step == 0 and index == 0:
+                frames.append(Frame("keep-alive", at=at))
+    end = ttft + max(steps - 1, 0) * itl
+    usage_value = usage(request, generations, faults, streamed=True)
+    usage_frame = Frame(factory.chunk([], usage_value), at=end)
+    wants_usage = request.include_usage or "usage_chunk_unrequested" in faults
+    if wants_usage and "no_usage_chunk" not in faults and "usage_chunk_not_last" in faults:
+        frames.append(usage_frame)
+    for index, g in enumerate(generations):
+        finish: str | None = g.finish_reason
+        if "no_finish_reason" in faults:
+            finish = None
+        final_delta: dict[str, Any] = {"content": None} if "null_content_deltas" in faults else {}
+        if "two_finish_reasons" in faults:
+            frames.append(Frame(factory.chunk([_choice(index, {}, finish)]), at=end))
+        running = usage_value if "usage_on_every_chunk" in faults else None
+        frames.append(Frame(factory.chunk([_choice(index, final_delta, finish)], running), at=end))
+        if "content_after_finish" in faults:
+            frames.append(Frame(factory.chunk([_choice(index, {"content": " late"})]), at=end))
+    if wants_usage and "no_usage_chunk" not in faults and "usage_chunk_not_last" not in faults:
+        if "usage_chunk_with_choices" in faults:
+            usage_frame.data["choices"] = [_choice(0, {}, generations[0].finish_reason)]
+        frames.append(usage_frame)
+    if "usage_on_every_chunk" in faults:
+        for frame in frames:
+            if isinstance(frame.data, dict):
+                frame.data["usage"] = usage_value
+    if "missing_done" not in faults:
+        frames.append(Frame("[DONE]", at=end))
+    if "data_after_done" in faults:
+        frames.append(Frame(factory.chunk([_choice(0, {}, "stop")]), at=end))
+    return frames

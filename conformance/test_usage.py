@@ -1,0 +1,199 @@
+"""usage.*: token accounting on JSON responses and on streams with include_usage."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import check, expect, short
+from .exchanges import MAX_TOKENS, ok_json, ok_stream
+
+COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _usage_or_fail(exchange) -> dict:
+    usage = exchange.usage
+    expect(isinstance(usage, dict), "a usage object", short(usage), exchange)
+    bad = {k: usage.get(k) for k in COUNTS if not _is_count(usage.get(k))}
+    expect(not bad, "non-negative integer token counts", short(bad), exchange)
+    return usage
+
+
+@check(
+    "usage.present",
+    "MUST",
+    "usage: Usage statistics for the completion request (present on non-streamed responses; "
+    "clients bill and budget with it).",
+)
+def test_present(shared):
+    body = ok_json(shared.plain)
+    expect(
+        isinstance(body.get("usage"), dict),
+        "a usage object",
+        short(body.get("usage")),
+        shared.plain,
+    )
+    _usage_or_fail(shared.plain)
+
+
+@check(
+    "usage.total_is_sum",
+    "MUST",
+    "total_tokens: Total number of tokens used in the request (prompt + completion).",
+)
+@pytest.mark.parametrize("which", ["non-streamed", "streamed"])
+def test_total_is_sum(shared, which):
+    exchange = shared.plain if which == "non-streamed" else shared.stream_usage
+    if which == "non-streamed":
+        ok_json(exchange)
+    else:
+        ok_stream(exchange)
+    usage = _usage_or_fail(exchange)
+    total = usage["prompt_tokens"] + usage["completion_tokens"]
+    expect(
+        usage["total_tokens"] == total,
+        f"total_tokens == {total}",
+        f"total_tokens {usage['total_tokens']} (prompt {usage['prompt_tokens']}, "
+        f"completion {usage['completion_tokens']})",
+        exchange,
+    )
+
+
+@check(
+    "usage.within_max_tokens",
+    "MUST",
+    "completion_tokens never exceeds max_tokens x n (max_tokens bounds the generated "
+    "tokens of each choice).",
+)
+def test_within_max_tokens(shared):
+    usage = _usage_or_fail(shared.plain)
+    expect(
+        usage["completion_tokens"] <= MAX_TOKENS,
+        f"completion_tokens <= {MAX_TOKENS}",
+        str(usage["completion_tokens"]),
+        shared.plain,
+    )
+
+
+@check(
+    "usage.details_within_totals",
+    "MUST",
+    "prompt_tokens_details / completion_tokens_details break the totals down: no detail "
+    "exceeds its total.",
+)
+def test_details_within_totals(shared):
+    for exchange in (shared.plain, shared.stream_usage):
+        usage = _usage_or_fail(exchange)
+        for details_key, total_key in (
+            ("prompt_tokens_details", "prompt_tokens"),
+            ("completion_tokens_details", "completion_tokens"),
+        ):
+            details = usage.get(details_key) or {}
+            if not isinstance(details, dict):
+                continue  # the schema checks report a wrong type
+            over = {k: v for k, v in details.items() if _is_count(v) and v > usage[total_key]}
+            expect(
+                not over,
+                f"every {details_key} value <= {total_key} ({usage[total_key]})",
+                short(over),
+                exchange,
+            )
+
+
+def _usage_chunks(exchange):
+    return [(n, c) for n, c in enumerate(ok_stream(exchange)) if c.get("usage") is not None]
+
+
+@check(
+    "usage.stream_one_usage_chunk",
+    "MUST",
+    "With stream_options.include_usage, an additional chunk is streamed before data: [DONE] "
+    "with the usage statistics for the entire request (exactly one).",
+)
+def test_stream_one_usage_chunk(shared):
+    found = _usage_chunks(shared.stream_usage)
+    expect(
+        len(found) == 1,
+        "exactly one chunk with a non-null usage",
+        f"{len(found)} chunks with usage",
+        shared.stream_usage,
+    )
+
+
+@check(
+    "usage.stream_chunk_empty_choices",
+    "MUST",
+    "The usage chunk's choices field is always an empty array.",
+)
+def test_stream_chunk_empty_choices(shared):
+    for number, chunk in _usage_chunks(shared.stream_usage)[-1:]:
+        expect(
+            chunk.get("choices") == [],
+            "choices == [] on the usage chunk",
+            f"chunk {number} choices {short(chunk.get('choices'))}",
+            shared.stream_usage,
+        )
+
+
+@check(
+    "usage.stream_chunk_last",
+    "MUST",
+    "The usage chunk is the last chunk, immediately before data: [DONE].",
+)
+def test_stream_chunk_last(shared):
+    chunks = ok_stream(shared.stream_usage)
+    found = _usage_chunks(shared.stream_usage)
+    expect(bool(found), "a usage chunk", "none", shared.stream_usage)
+    last = found[-1][0]
+    expect(
+        last == len(chunks) - 1,
+        f"the usage chunk to be chunk {len(chunks) - 1} (last)",
+        f"it is chunk {last}",
+        shared.stream_usage,
+    )
+
+
+@check(
+    "usage.stream_null_elsewhere", "MUST", "All other chunks carry usage: null (or no usage key)."
+)
+def test_stream_null_elsewhere(shared):
+    chunks = ok_stream(shared.stream_usage)
+    others = [n for n, c in enumerate(chunks[:-1]) if c.get("usage") is not None]
+    expect(
+        not others,
+        "usage null or absent before the final chunk",
+        f"usage on chunks {short(others)}",
+        shared.stream_usage,
+    )
+
+
+@check(
+    "usage.stream_absent_unrequested",
+    "SHOULD",
+    "Without stream_options.include_usage no usage chunk is sent (OpenAI sends none; "
+    "clients that expect choices[0] on every chunk break on one).",
+)
+def test_stream_absent_unrequested(shared):
+    found = _usage_chunks(shared.stream)
+    expect(
+        not found,
+        "no chunk with a usage object",
+        f"usage on chunk(s) {short([n for n, _ in found])}",
+        shared.stream,
+    )
+
+
+@check(
+    "usage.stream_matches_non_streamed",
+    "SHOULD",
+    "Streamed usage equals the non-streamed usage for the same temperature-0 request.",
+)
+def test_stream_matches_non_streamed(shared):
+    plain = _usage_or_fail(shared.plain)
+    streamed = _usage_or_fail(shared.stream_usage)
+    a = {k: plain[k] for k in COUNTS}
+    b = {k: streamed[k] for k in COUNTS}
+    expect(a == b, f"streamed usage {a}", str(b), shared.plain, shared.stream_usage)
