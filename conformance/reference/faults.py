@@ -27,8 +27,9 @@ _INVALID_CASES = (
 )
 
 
-def _invalid(check: str) -> tuple[str, ...]:
-    return tuple(f"{check}[{case}]" for case in _INVALID_CASES)
+def _invalid(check: str, with_param: bool = False) -> tuple[str, ...]:
+    cases = _INVALID_CASES[1:] if with_param else _INVALID_CASES  # malformed JSON names no field
+    return tuple(f"{check}[{case}]" for case in cases)
 
 
 FAULTS: dict[str, Fault] = {
@@ -140,7 +141,11 @@ FAULTS: dict[str, Fault] = {
             _invalid("errors.invalid_is_400"),
         ),
         Fault("bad_input_500", "invalid input causes 500", _invalid("errors.invalid_is_400")),
-        Fault("param_null", "error param always null", ("errors.invalid_names_param",)),
+        Fault(
+            "param_null",
+            "error param always null",
+            _invalid("errors.invalid_names_param", with_param=True),
+        ),
         Fault("error_code_integer", "error code is an integer", ("errors.envelope_types",)),
         Fault("error_as_text", "errors are plain text", ("errors.are_json",)),
         Fault("unknown_model_served", "unknown model answered 200", ("errors.unknown_model",)),

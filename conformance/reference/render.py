@@ -236,7 +236,7 @@ class _ChunkFactory:
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": choices,
         }
-        if self.request.include_usage or "usage_null_chunks" in faults:
+        if self.request.include_usage or "usage_null_chunks" in faults or usage_value:
             chunk["usage"] = usage_value
         if "vendor_fields" in faults:
             chunk["x_vendor_info"] = {"chunk": k}

@@ -121,6 +121,7 @@ def llamacpp_server(
     n_parallel: int = 2,
     threads: int = 2,
     kv_unified: bool = False,
+    n_predict: int = -1,
     api_key: str | None = None,
     port: int | None = None,
     log_path: Path | str | None = None,
@@ -135,8 +136,11 @@ def llamacpp_server(
     by default). ``kv_unified`` stays off by default: with a unified KV cache (llama-server's
     own default), temperature-0 output of an identical request was seen to change with the
     server's request history (prompt-cache reuse), which would make reproducibility checks
-    flaky for reasons unrelated to the API. ``max_lifetime`` caps the runner even if this
-    process is killed outright.
+    flaky for reasons unrelated to the API. ``n_predict`` is llama-server's ``-n``: a
+    server-side cap on generated tokens per request (-1 = none, llama.cpp's default); requests
+    that omit ``max_tokens`` otherwise generate until the slot's context is full, which costs
+    a conformance run tens of seconds per invalid request the server wrongly accepts.
+    ``max_lifetime`` caps the runner even if this process is killed outright.
     """
     version = llamacpp_version()
     model = Path(model_path).resolve() if model_path is not None else ensure_model(SMOLLM2_135M)
@@ -148,12 +152,14 @@ def llamacpp_server(
         "n_parallel": n_parallel,
         "threads": threads,
         "kv_unified": kv_unified,
+        "n_predict": n_predict,
     }
     argv = [
         sys.executable, "-m", "conformance.servers.llamacpp",
         "--model", str(model), "--port", str(port), "--alias", alias,
         "--n-ctx", str(n_ctx), "--parallel", str(n_parallel), "--threads", str(threads),
         "--max-seconds", str(max_lifetime), "--kv-unified" if kv_unified else "--no-kv-unified",
+        "--n-predict", str(n_predict),
     ]  # fmt: skip
     env = dict(os.environ)
     if (_PACKAGE_ROOT / "pyproject.toml").is_file():  # source checkout: make -m find us
@@ -216,6 +222,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kv-unified", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--n-predict", type=int, default=-1, help="token cap per request")
     parser.add_argument(
         "--max-seconds", type=float, default=3600.0, help="exit after this long regardless"
     )
@@ -237,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     params.n_ctx = args.n_ctx
     params.n_parallel = args.parallel
     params.kv_unified = args.kv_unified
+    params.n_predict = args.n_predict
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.ui = False

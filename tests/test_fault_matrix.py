@@ -1,0 +1,101 @@
+"""Every check can fail: each fault breaks its checks; the clean server and variants pass.
+
+The suite runs in subprocesses (two at a time) against one reference server that plays a
+fault per URL prefix, so the whole matrix costs one suite run per fault.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from suite_runner import SuiteRun, run_suite, suite_args
+
+from conformance.reference.faults import FAULTS, VARIANTS
+
+FAILING = {"MUST": "fail", "SHOULD": "warn"}
+
+
+@pytest.fixture(scope="module")
+def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
+    """name -> SuiteRun for the clean server, every variant and every fault."""
+    names = ["clean", *VARIANTS, *FAULTS]
+
+    def one(name: str) -> tuple[str, SuiteRun]:
+        reports = tmp_path_factory.mktemp(name) / "reports"
+        faults = () if name == "clean" else (name,)
+        return name, run_suite(reports, *suite_args(reference.origin, *faults))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, names))
+
+
+def test_clean_server_passes_everything(runs):
+    run = runs["clean"]
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.not_passing() == {}
+    assert run.results["counts"]["pass"] >= 60
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_allowed_variant_passes(runs, variant):
+    run = runs[variant]
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.not_passing() == {}, VARIANTS[variant].allowed_because
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_breaks_its_checks(runs, fault):
+    run = runs[fault]
+    results = run.results["checks"]
+    for check_id in FAULTS[fault].breaks:
+        assert check_id in results, f"{check_id} did not run under {fault}"
+        entry = results[check_id]
+        expected = FAILING[entry["level"]]
+        assert entry["outcome"] == expected, (fault, check_id, entry)
+    levels = {results[c]["level"] for c in FAULTS[fault].breaks}
+    assert run.returncode == (1 if "MUST" in levels else 0), run.output[-2000:]
+
+
+def test_every_check_has_a_fault(runs):
+    """A check that no fault can make fail is not done."""
+    covered = {check_id for fault in FAULTS.values() for check_id in fault.breaks}
+    checks = runs["clean"].results["checks"]
+    verdict_checks = {cid for cid, c in checks.items() if c["level"] != "INFO"}
+    assert sorted(verdict_checks - covered) == []
+
+
+def test_info_checks_observe_the_variants(runs):
+    """INFO checks carry no verdict, but their observation must change with the framing."""
+    clean = runs["clean"].results["checks"]["stream.framing"]["message"]
+    crlf = runs["crlf"].results["checks"]["stream.framing"]["message"]
+    no_space = runs["no_space_after_data"].results["checks"]["stream.framing"]["message"]
+    comments = runs["sse_comments"].results["checks"]["stream.framing"]["message"]
+    assert "plain framing" in clean
+    assert "CRLF" in crlf
+    assert "without a space" in no_space
+    assert "comment" in comments
+
+
+def test_failure_evidence_is_complete(runs):
+    """A failing check shows Requirement / Expected / Actual, the exchange and a curl line."""
+    output = runs["missing_done"].output
+    for needle in (
+        "Requirement:",
+        "Expected:",
+        "Actual:",
+        "--- exchange:",
+        "Reproduce with:",
+        "curl -sS -i -N -X POST",
+    ):
+        assert needle in output
+
+
+def test_reports_written_for_failing_run(runs):
+    reports = Path(runs["missing_done"].reports)
+    html = (reports / "report.html").read_text()
+    junit = (reports / "junit.xml").read_text()
+    assert "stream.terminates_with_done" in html and "Reproduce with:" in html
+    assert 'name="check_id" value="stream.terminates_with_done"' in junit
+    assert runs["missing_done"].results["counts"]["fail"] >= 1
