@@ -42,6 +42,8 @@ class RunState:
 
 
 STATE = pytest.StashKey[RunState]()
+# The message that stopped the run (one per process: a pytest run has a single preflight).
+PREFLIGHT_ERRORS: list[str] = []
 
 
 def install(config: pytest.Config, redact: Redactor, transport: Transport | None = None) -> None:

@@ -209,35 +209,38 @@ def _reference_key(settings: Settings) -> str:
     return settings.api_key or "sk-chatcompat-ref-" + secrets.token_hex(12)
 
 
+def _stop(message: str) -> None:
+    """End the whole run with one line; results.json records it as the run's error."""
+    outcomes.PREFLIGHT_ERRORS.append(message)
+    pytest.exit(message, EXIT_PREFLIGHT)
+
+
 def _preflight(transport: Transport, model: str | None) -> tuple[str, object]:
-    """One cheap request that either proves the endpoint usable or stops the whole run."""
+    """At most two cheap requests that prove the endpoint usable, or stop the whole run."""
     where = redact_url(transport.base_url)
     models = transport.send(RequestSpec("preflight: list models", method="GET", path="/models"))
     if models.error is not None:
-        pytest.exit(f"chatcompat: cannot reach {where}/models: {models.error}", EXIT_PREFLIGHT)
+        _stop(f"chatcompat: cannot reach {where}/models: {models.error}")
     if models.status in (401, 403):
-        pytest.exit(
+        _stop(
             f"chatcompat: {where} rejected the API key (HTTP {models.status} on GET /models); "
-            "pass --api-key or set OPENAI_API_KEY",
-            EXIT_PREFLIGHT,
+            "pass --api-key or set OPENAI_API_KEY"
         )
     listed = exchanges.model_ids(models)
+    if not listed:
+        # No usable model list: make sure there is a chat endpoint at all before going on.
+        probe = transport.send(RequestSpec("preflight: empty chat request", json={}))
+        if probe.status == 404 or probe.error:
+            _stop(
+                f"chatcompat: no chat completions endpoint at {where}/chat/completions "
+                f"({probe.error or 'HTTP 404'}); does --base-url end with /v1?"
+            )
     if model:
         return model, models
     if listed:
         return listed[0], models
-    probe = transport.send(RequestSpec("preflight: empty chat request", json={}))
-    if probe.status == 404 or probe.error:
-        detail = probe.error or "HTTP 404"
-        pytest.exit(
-            f"chatcompat: no chat completions endpoint at {where}/chat/completions ({detail}); "
-            "does --base-url end with /v1?",
-            EXIT_PREFLIGHT,
-        )
-    pytest.exit(
-        f"chatcompat: GET {where}/models listed no model (HTTP {models.status}); pass --model",
-        EXIT_PREFLIGHT,
-    )
+    _stop(f"chatcompat: GET {where}/models listed no model (HTTP {models.status}); pass --model")
+    raise AssertionError("unreachable")  # _stop exits
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from .evidence import redact_url
-from .outcomes import state_of
+from .outcomes import PREFLIGHT_ERRORS, state_of
 
 OUTCOMES = ("pass", "fail", "warn", "unsupported", "info", "error", "skipped")
 _STARTED = pytest.StashKey[float]()
@@ -76,6 +76,7 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 3),
         "complete": not interrupted,
+        "run_error": PREFLIGHT_ERRORS[-1] if PREFLIGHT_ERRORS else None,
         "exit_status": int(exitstatus),
         "endpoint": state.endpoint,
         "settings": {
