@@ -5,6 +5,18 @@ what came back (status, headers, body bytes, decoded SSE events with their raw f
 when (request start, headers, first byte, each event, end). Every request is bounded by
 connect/read/total timeouts and by caps on body size and event count, so a hanging or
 endless endpoint becomes a clear transport error on the Exchange, never a hung run.
+
+Hostile endpoints are expected (tests/hostile_server.py plays them), hence three rules:
+
+* **Nothing the endpoint sends can crash the run**: any failure to read a response becomes
+  ``Exchange.error`` (one line saying what happened and which option bounds it).
+* **The key never leaves and is never kept**: redirects are not followed (a redirect is an
+  error naming its target), and if the endpoint echoes the key back, it is replaced by
+  ``[REDACTED]`` in the recorded headers, body, events and error before any check sees it.
+* **Rate limits are honoured, boundedly**: a 429 is retried at most ``Limits.max_retries``
+  times, after the delay its ``Retry-After`` asks for (seconds or an HTTP date; 1 s when
+  absent) if that is at most ``Limits.max_retry_wait`` seconds. Each retry is recorded on
+  the Exchange (``retries``) and counted in ``Spend``; each attempt has its own timeouts.
 """
 
 from __future__ import annotations
@@ -14,8 +26,11 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -23,6 +38,9 @@ from .sse import Event, Framing, SSEDecoder, SSEError
 
 USER_AGENT = "chatcompat/0.1 (+conformance suite)"
 NOT_JSON = object()
+KEY_MARKER = "[REDACTED]"  # the same marker evidence.Redactor uses
+REDIRECTS = (301, 302, 303, 307, 308)
+DEFAULT_RETRY_WAIT = 1.0  # seconds, for a 429 without a usable Retry-After
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,8 @@ class Limits:
     total_timeout: float = 60.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_events: int = 20_000
+    max_retries: int = 2  # retries of an HTTP 429 (see the module docstring)
+    max_retry_wait: float = 10.0  # longest Retry-After honoured, seconds
 
 
 @dataclass
@@ -79,6 +99,7 @@ class Exchange:
     t_headers: float | None = None
     t_first_byte: float | None = None
     t_end: float | None = None
+    retries: list[str] = field(default_factory=list)  # one line per retried 429
 
     @property
     def label(self) -> str:
@@ -107,6 +128,9 @@ class Exchange:
         for event in self.events:
             if event.data == "[DONE]":
                 out.append("[DONE]")
+                continue
+            if event.invalid_utf8:  # JSON text is UTF-8 (RFC 8259); strict clients reject it
+                out.append(NOT_JSON)
                 continue
             try:
                 out.append(json.loads(event.data))
@@ -154,9 +178,11 @@ class Spend:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    retries: int = 0  # HTTP 429 answers that were retried (each also counts as a request)
 
     def add(self, exchange: Exchange) -> None:
-        self.requests += 1
+        self.requests += 1 + len(exchange.retries)
+        self.retries += len(exchange.retries)
         usage = exchange.usage or {}
         for key in ("prompt_tokens", "completion_tokens"):
             value = usage.get(key)
@@ -183,6 +209,10 @@ class Transport:
     @property
     def has_key(self) -> bool:
         return bool(self._api_key)
+
+    def key_for_sdk(self) -> str:
+        """The key, for handing to the official SDK only; never print or record it."""
+        return self._api_key or "chatcompat-no-key"
 
     def send(self, spec: RequestSpec) -> Exchange:
         return self.send_all([spec])[0]
@@ -228,26 +258,76 @@ class Transport:
         return headers, recorded
 
     async def _send(self, client: httpx.AsyncClient, spec: RequestSpec) -> Exchange:
+        """One exchange, retrying a 429 as the module docstring says."""
+        retries: list[str] = []
+        while True:
+            exchange = await self._attempt(client, spec)
+            delay = (
+                retry_delay(exchange, self.limits)
+                if len(retries) < self.limits.max_retries
+                else None
+            )
+            if delay is None:
+                break
+            after = exchange.header("retry-after")
+            retries.append(f"HTTP 429 (Retry-After: {after!r}); retried after {delay:g} s")
+            await asyncio.sleep(delay)
+        exchange.retries = retries
+        if exchange.status == 429 and exchange.error is None:
+            exchange.error = _rate_limited(exchange, self.limits)
+        return exchange
+
+    async def _attempt(self, client: httpx.AsyncClient, spec: RequestSpec) -> Exchange:
         headers, recorded = self._headers(spec)
         exchange = Exchange(spec=spec, url=self.base_url + spec.path, request_headers=recorded)
         exchange.t_start = time.perf_counter()
+        limits = self.limits
         try:
-            async with asyncio.timeout(self.limits.total_timeout):
+            async with asyncio.timeout(limits.total_timeout):
                 await self._receive(client, spec, headers, exchange)
         except TimeoutError:
             exchange.error = (
-                f"no complete response within the total timeout of {self.limits.total_timeout:g} s"
+                f"no complete response within the total timeout of {limits.total_timeout:g} s "
+                "(--total-timeout)"
             )
+        except httpx.ConnectTimeout:
+            exchange.error = f"ConnectTimeout: no connection within {limits.connect_timeout:g} s"
         except httpx.TimeoutException as exc:
-            kind = type(exc).__name__
-            exchange.error = f"{kind}: no data for {self.limits.read_timeout:g} s (read timeout)"
+            exchange.error = (
+                f"{type(exc).__name__}: no data for {limits.read_timeout:g} s "
+                "(read timeout, --request-timeout)"
+            )
         except httpx.HTTPError as exc:
             exchange.error = f"{type(exc).__name__}: {exc}"[:500]
         except SSEError as exc:
-            exchange.error = f"stream rejected: {exc}"
+            option = "--max-events" if "events" in str(exc) else "--max-body-bytes"
+            exchange.error = f"stream rejected: {exc} ({option})"
+        except Exception as exc:  # a hostile answer must never crash the run
+            exchange.error = f"could not read the response: {type(exc).__name__}: {exc}"[:500]
         finally:
             exchange.t_end = time.perf_counter()
+        if exchange.error is None and exchange.status in REDIRECTS:
+            exchange.error = _not_followed(exchange)
+        self._scrub(exchange)
         return exchange
+
+    def _scrub(self, exchange: Exchange) -> None:
+        """Replace an echoed key everywhere the exchange recorded the response."""
+        secret = self._api_key
+        if not secret:
+            return
+        token, marker = secret.encode(), KEY_MARKER.encode()
+        exchange.body = _scrub_bytes(exchange.body, token, marker)
+        exchange.headers = [(k, v.replace(secret, KEY_MARKER)) for k, v in exchange.headers]
+        for event in exchange.events:
+            if secret in event.data or token in event.raw:
+                event.data = event.data.replace(secret, KEY_MARKER)
+                event.raw = event.raw.replace(token, marker)
+        if exchange.framing is not None:
+            tail = exchange.framing.unterminated_tail
+            exchange.framing.unterminated_tail = _scrub_bytes(tail, token, marker)
+        if exchange.error:
+            exchange.error = exchange.error.replace(secret, KEY_MARKER)
 
     async def _receive(
         self, client: httpx.AsyncClient, spec: RequestSpec, headers: dict, exchange: Exchange
@@ -279,7 +359,7 @@ class Transport:
                     exchange.truncated = True
                     exchange.error = (
                         f"response body exceeded the cap of {limits.max_body_bytes} bytes; "
-                        "stopped reading"
+                        "stopped reading (--max-body-bytes)"
                     )
                     return
             if decode_sse:
@@ -287,3 +367,72 @@ class Transport:
         finally:
             exchange.body = bytes(body)
             await response.aclose()
+
+
+def _scrub_bytes(data: bytes, token: bytes, marker: bytes) -> bytes:
+    """``data`` without ``token``, nor a long prefix of it cut off at the end (a capped body)."""
+    if token in data:
+        data = data.replace(token, marker)
+    for size in range(min(len(token) - 1, len(data)), 7, -1):
+        if data.endswith(token[:size]):
+            return data[:-size] + marker
+    return data
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date), None if junk."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def retry_delay(exchange: Exchange, limits: Limits) -> float | None:
+    """Seconds to wait before retrying this exchange, or None: do not retry it."""
+    if exchange.status != 429 or exchange.error is not None:
+        return None
+    header = exchange.header("retry-after")
+    delay = DEFAULT_RETRY_WAIT if header is None else parse_retry_after(header)
+    if delay is None or delay > limits.max_retry_wait:
+        return None
+    return delay
+
+
+def _rate_limited(exchange: Exchange, limits: Limits) -> str:
+    after = exchange.header("retry-after")
+    asked = f" (Retry-After: {after!r})" if after is not None else ""
+    if exchange.retries:
+        return f"rate limited: HTTP 429{asked} after {len(exchange.retries)} retries"
+    wait = parse_retry_after(after)
+    if after is not None and (wait is None or wait > limits.max_retry_wait):
+        return (
+            f"rate limited: HTTP 429{asked}; not retried: the suite waits at most "
+            f"{limits.max_retry_wait:g} s"
+        )
+    return f"rate limited: HTTP 429{asked}; not retried"
+
+
+def _not_followed(exchange: Exchange) -> str:
+    location = exchange.header("location") or "(no Location header)"
+    parts = urlsplit(location)
+    target = f"{parts.scheme}://{parts.hostname}" if parts.hostname else ""
+    if parts.port:
+        target += f":{parts.port}"
+    target += parts.path
+    return (
+        f"redirected (HTTP {exchange.status}) to {target or location[:200]!r}; not followed: "
+        "chatcompat never follows redirects, so the API key cannot reach another origin "
+        "(point --base-url at the final location)"
+    )

@@ -181,3 +181,54 @@ def streamed_content(chunks: list[dict[str, Any]], index: int = 0) -> str:
                 if isinstance(content, str):
                     parts.append(content)
     return "".join(parts)
+
+
+# --- request batches for the field checks --------------------------------------------------
+
+COUNT_PROMPT = "Count from 1 to {n}, separated by commas. Output only the numbers."
+
+
+def count_body(model: str, upto: int, **extra: Any) -> dict[str, Any]:
+    """'Count from 1 to N': an output real small models produce reliably at temperature 0."""
+    messages = [{"role": "user", "content": COUNT_PROMPT.format(n=upto)}]
+    return chat_body(model, messages=messages, **extra)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One request of a batch and the capability it exercises (None: core behaviour)."""
+
+    capability: str | None
+    spec: RequestSpec
+
+
+def send_batch(endpoint: Any, capabilities: Any, plan: dict[str, Planned]) -> dict[str, Any]:
+    """Send a module's requests concurrently; capabilities declared absent are not sent."""
+    wanted = {k: p for k, p in plan.items() if p.capability not in capabilities.absent}
+    sent = endpoint.transport.send_all([p.spec for p in wanted.values()])
+    out: dict[str, Any] = dict.fromkeys(plan)
+    out.update(zip(wanted, sent, strict=True))
+    return out
+
+
+def first_choice(body: dict[str, Any]) -> dict[str, Any]:
+    choices = choices_of(body)
+    expect(bool(choices), "at least one choice", short(body.get("choices")))
+    return choices[0]
+
+
+def message_of(exchange: Exchange) -> dict[str, Any]:
+    """choices[0].message of a successful JSON exchange."""
+    choice = first_choice(ok_json(exchange))
+    message = choice.get("message")
+    expect(isinstance(message, dict), "choices[0].message object", short(message), exchange)
+    return message
+
+
+def streamed_finish_reasons(chunks: list[dict[str, Any]], index: int = 0) -> list[str]:
+    return [
+        c["finish_reason"]
+        for chunk in chunks
+        for c in choices_of(chunk)
+        if c.get("index") == index and c.get("finish_reason")
+    ]

@@ -38,12 +38,10 @@ class RunState:
     transport: Transport | None = None
     results: dict[str, CheckResult] = field(default_factory=dict)
     endpoint: dict[str, Any] = field(default_factory=dict)
-    capabilities: dict[str, Any] = field(default_factory=dict)
+    run_error: str | None = None  # the preflight message that stopped the run, if any
 
 
 STATE = pytest.StashKey[RunState]()
-# The message that stopped the run (one per process: a pytest run has a single preflight).
-PREFLIGHT_ERRORS: list[str] = []
 
 
 def install(config: pytest.Config, redact: Redactor, transport: Transport | None = None) -> None:

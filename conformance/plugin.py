@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from . import exchanges, outcomes, reporting
+from .capabilities import Capabilities, parse_capabilities
 from .client import Limits, RequestSpec, Transport
 from .evidence import Redactor, redact_url
 from .reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
@@ -37,6 +38,7 @@ class Settings:
     limits: Limits
     verify_tls: bool
     reference_faults: frozenset[str] = frozenset()
+    capabilities: Capabilities = field(default_factory=Capabilities)
     write_reports: bool = True
 
     @property
@@ -105,6 +107,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not verify TLS certificates (off by default)",
     )
     group.addoption(
+        "--capabilities",
+        default=None,
+        help="capabilities the endpoint must support (comma list; a rejection is a fail)",
+    )
+    group.addoption(
+        "--without-capabilities",
+        default=None,
+        help="capabilities the endpoint lacks: their checks are skipped and not sent",
+    )
+    group.addoption(
         "--reference-faults",
         default="",
         help="start the embedded reference server with these faults (comma list)",
@@ -144,6 +156,14 @@ def resolve_settings(config: pytest.Config) -> Settings:
         faults = parse_names(config.getoption("reference_faults") or "")
     except ValueError as exc:
         raise _usage_error(f"--reference-faults: {exc}") from None
+    try:
+        declared = parse_capabilities(config.getoption("capabilities"))
+        absent = parse_capabilities(config.getoption("without_capabilities"))
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
+    if declared & absent:
+        both = ", ".join(sorted(declared & absent))
+        raise _usage_error(f"capability declared both present and absent: {both}")
     if faults and base_url:
         raise _usage_error("--reference-faults applies only to the embedded server (no --base-url)")
     limits = Limits(
@@ -162,6 +182,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         limits=limits,
         verify_tls=not config.getoption("insecure"),
         reference_faults=faults,
+        capabilities=Capabilities(declared, absent),
     )
 
 
@@ -209,22 +230,25 @@ def _reference_key(settings: Settings) -> str:
     return settings.api_key or "sk-chatcompat-ref-" + secrets.token_hex(12)
 
 
-def _stop(message: str) -> None:
+def _stop(config: pytest.Config, message: str) -> None:
     """End the whole run with one line; results.json records it as the run's error."""
-    outcomes.PREFLIGHT_ERRORS.append(message)
+    outcomes.state_of(config).run_error = message
     pytest.exit(message, EXIT_PREFLIGHT)
 
 
-def _preflight(transport: Transport, model: str | None) -> tuple[str, object]:
+def _preflight(
+    config: pytest.Config, transport: Transport, model: str | None
+) -> tuple[str, object]:
     """At most two cheap requests that prove the endpoint usable, or stop the whole run."""
     where = redact_url(transport.base_url)
     models = transport.send(RequestSpec("preflight: list models", method="GET", path="/models"))
     if models.error is not None:
-        _stop(f"chatcompat: cannot reach {where}/models: {models.error}")
+        _stop(config, f"chatcompat: cannot reach {where}/models: {models.error}")
     if models.status in (401, 403):
         _stop(
+            config,
             f"chatcompat: {where} rejected the API key (HTTP {models.status} on GET /models); "
-            "pass --api-key or set OPENAI_API_KEY"
+            "pass --api-key or set OPENAI_API_KEY",
         )
     listed = exchanges.model_ids(models)
     if not listed:
@@ -232,20 +256,30 @@ def _preflight(transport: Transport, model: str | None) -> tuple[str, object]:
         probe = transport.send(RequestSpec("preflight: empty chat request", json={}))
         if probe.status == 404 or probe.error:
             _stop(
+                config,
                 f"chatcompat: no chat completions endpoint at {where}/chat/completions "
-                f"({probe.error or 'HTTP 404'}); does --base-url end with /v1?"
+                f"({probe.error or 'HTTP 404'}); does --base-url end with /v1?",
             )
     if model:
         return model, models
     if listed:
         return listed[0], models
-    _stop(f"chatcompat: GET {where}/models listed no model (HTTP {models.status}); pass --model")
+    _stop(
+        config,
+        f"chatcompat: GET {where}/models listed no model (HTTP {models.status}); pass --model",
+    )
     raise AssertionError("unreachable")  # _stop exits
 
 
 @pytest.fixture(scope="session")
 def chatcompat_settings(pytestconfig: pytest.Config) -> Settings:
     return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def capabilities(chatcompat_settings: Settings) -> Capabilities:
+    """Declared and learned capabilities; checks call ``capabilities.gate(name, exchange)``."""
+    return chatcompat_settings.capabilities
 
 
 @pytest.fixture(scope="session")
@@ -265,7 +299,7 @@ def endpoint(request: pytest.FixtureRequest, chatcompat_settings: Settings) -> E
     transport = Transport(base_url, api_key, settings.limits, settings.verify_tls)
     outcomes.install(request.config, Redactor(api_key), transport)
     model, models_exchange = _preflight(
-        transport, settings.model or (DEFAULT_MODEL if settings.embedded else None)
+        request.config, transport, settings.model or (DEFAULT_MODEL if settings.embedded else None)
     )
     result = Endpoint(transport, base_url, model, settings.embedded, models_exchange)
     reporting.record_endpoint(request.config, result)

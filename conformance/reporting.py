@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from .evidence import redact_url
-from .outcomes import PREFLIGHT_ERRORS, state_of
+from .outcomes import state_of
 
 OUTCOMES = ("pass", "fail", "warn", "unsupported", "info", "error", "skipped")
 _STARTED = pytest.StashKey[float]()
@@ -76,7 +76,7 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 3),
         "complete": not interrupted,
-        "run_error": PREFLIGHT_ERRORS[-1] if PREFLIGHT_ERRORS else None,
+        "run_error": state.run_error,
         "exit_status": int(exitstatus),
         "endpoint": state.endpoint,
         "settings": {
@@ -86,7 +86,7 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
             "verify_tls": settings.verify_tls,
             "limits": asdict(settings.limits),
         },
-        "capabilities": state.capabilities,
+        "capabilities": settings.capabilities.summary(),
         "counts": {name: counts.get(name, 0) for name in OUTCOMES},
         "spent": {
             "requests": spend.requests if spend else 0,
@@ -168,6 +168,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"({spend.prompt_tokens} prompt + {spend.completion_tokens} completion)"
         )
     settings = _settings(config)
+    learned = settings.capabilities.summary()
+    if learned:
+        tr.write_line(
+            "capabilities: " + ", ".join(f"{n}={v['status']}" for n, v in learned.items())
+        )
     if total["warn"] and not settings.strict:
         tr.write_line(f"{total['warn']} SHOULD-level warnings (run with --strict to fail on them)")
     if settings.write_reports:

@@ -13,6 +13,14 @@ lines end in CRLF, LF or CR; a leading UTF-8 BOM is ignored; a line starting wit
 comment; ``field:value`` strips one leading space from the value; ``data`` lines are joined
 with LF; a blank line dispatches the event (nothing is dispatched when the data buffer is
 empty); an incomplete event at end of stream is discarded (we record that it happened).
+
+However the network splits the stream into reads (even inside a CRLF, a UTF-8 sequence or
+the BOM, or into empty reads), the events and the framing record come out the same; a
+property-based test (tests/test_sse_fuzz.py) holds the decoder to that and to a literal
+transcription of the WHATWG rules. The one concession to arrival time: an event is handed
+out as soon as its blank line is complete, so when that line ends in a CR that turns out to
+be the first half of a CRLF split across reads, the LF is appended to the event's ``raw``
+when it arrives (the Event object the caller already holds).
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ DEFAULT_MAX_EVENTS = 100_000
 
 
 class SSEError(Exception):
-    """The stream broke a hard limit (line size or event count); the only error we raise."""
+    """The stream broke a hard limit (line size or event count); the only error we raise.
+
+    The limits trip for the same streams however they are split into reads: a line longer
+    than ``max_line_bytes`` raises whether it arrives whole or in pieces.
+    """
 
 
 @dataclass
@@ -77,6 +89,7 @@ class Event:
     id: str | None = None
     raw: bytes = b""
     received_at: float = 0.0
+    invalid_utf8: bool = False  # a data line was not valid UTF-8 (so the data is not JSON text)
 
 
 class SSEDecoder:
@@ -101,9 +114,16 @@ class SSEDecoder:
         self._event_type = ""
         self._last_id: str | None = None
         self._raw = bytearray()
+        self._data_invalid = False  # a data line of the current event had invalid UTF-8
+        # A CR ended the last read. If it ended a blank line, the event it dispatched (or
+        # None when there was nothing to dispatch) gets the LF that may start the next read.
+        self._cr_blank = False
+        self._cr_event: Event | None = None
 
     def feed(self, chunk: bytes, now: float | None = None) -> list[Event]:
         """Consume one chunk; return the events it completed, stamped with ``now``."""
+        if not chunk:
+            return []  # an empty read changes nothing (a pending CR stays pending)
         stamp = self._clock() if now is None else now
         if not self._started:
             self._buf += chunk
@@ -122,10 +142,14 @@ class SSEDecoder:
             self._pending_cr = False
             self.framing.line_endings["CR"] -= 1
             self.framing.line_endings["CRLF"] += 1
-            self._raw += b"\n"
+            if not self._cr_blank:
+                self._raw += b"\n"
+            elif self._cr_event is not None:
+                self._cr_event.raw += b"\n"
             pos = 1
             self._scan = max(self._scan, 1)
         self._pending_cr = False
+        self._cr_event = None
         while True:
             end = self._find_eol(buf, max(pos, self._scan))
             if end < 0:
@@ -140,12 +164,16 @@ class SSEDecoder:
             else:
                 eol = "LF"
             nxt = end + (2 if eol == "CRLF" else 1)
+            if end - pos > self.max_line_bytes:
+                raise SSEError(f"an SSE line exceeded {self.max_line_bytes} bytes")
             line = bytes(buf[pos:end])
             self.framing.line_endings[eol] += 1
             self._raw += buf[pos:nxt]
             event = self._process_line(line, stamp)
             if event is not None:
                 events.append(event)
+            if self._pending_cr:
+                self._cr_blank, self._cr_event = not line, event
             pos = nxt
             self._scan = pos
         if pos:
@@ -176,12 +204,12 @@ class SSEDecoder:
         cr = buf.find(b"\r", start, lf if lf >= 0 else len(buf))
         return cr if cr >= 0 else lf
 
-    def _decode(self, raw: bytes) -> str:
+    def _decode(self, raw: bytes) -> str | None:
+        """UTF-8 text, or None when the bytes are not valid UTF-8 (counted in the framing)."""
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            self.framing.invalid_utf8_lines += 1
-            return raw.decode("utf-8", errors="replace")
+            return None
 
     def _process_line(self, line: bytes, stamp: float) -> Event | None:
         if not line:
@@ -196,6 +224,13 @@ class SSEDecoder:
             self.framing.data_without_space += 1
         field_name = self._decode(name)
         text = self._decode(value)
+        if field_name is None or text is None:
+            # The spec decodes with replacement characters; we do too, and remember it.
+            self.framing.invalid_utf8_lines += 1
+            field_name = name.decode("utf-8", errors="replace")
+            text = value.decode("utf-8", errors="replace")
+            if field_name == "data":
+                self._data_invalid = True
         if field_name == "data":
             self._data.append(text)
         else:
@@ -211,6 +246,7 @@ class SSEDecoder:
         self._raw.clear()
         if not self._data:
             self._event_type = ""
+            self._data_invalid = False
             return None
         if len(self._data) > 1:
             self.framing.multiline_events += 1
@@ -220,9 +256,11 @@ class SSEDecoder:
             id=self._last_id,
             raw=raw,
             received_at=stamp,
+            invalid_utf8=self._data_invalid,
         )
         self._data = []
         self._event_type = ""
+        self._data_invalid = False
         self.event_count += 1
         if self.event_count > self.max_events:
             raise SSEError(f"the stream sent more than {self.max_events} events")

@@ -59,6 +59,30 @@ def run_suite(reports: Path, *args: str, env: dict[str, str] | None = None) -> S
     return SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports)
 
 
+def run_many(jobs: list[tuple[Path, list[str]]], workers: int = 2) -> list[SuiteRun]:
+    """Run many suite invocations in ``workers`` warm processes (see fault_worker.py)."""
+    if not jobs:
+        return []
+    here = Path(__file__).resolve().parent
+    shares = [jobs[i::workers] for i in range(workers)]
+    procs = []
+    for number, share in enumerate(s for s in shares if s):
+        plan = share[0][0].parent.parent / f"jobs-{number}.json"
+        plan.write_text(json.dumps([{"reports": str(r), "args": a} for r, a in share]))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(here / "fault_worker.py"), str(plan)],
+                env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
+            )
+        )
+    for proc in procs:
+        proc.wait(timeout=SUITE_TIMEOUT_S * 5)
+    return [
+        SuiteRun(int((r / "returncode").read_text()), (r / "output.txt").read_text(), r)
+        for r, _ in jobs
+    ]
+
+
 def fault_url(origin: str, *names: str) -> str:
     """Base URL under which the reference server plays the given faults / variants."""
     return f"{origin}/faults/{','.join(names)}/v1" if names else f"{origin}/v1"

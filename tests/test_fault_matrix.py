@@ -6,43 +6,73 @@ fault per URL prefix, so the whole matrix costs one suite run per fault.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from suite_runner import SuiteRun, run_suite, suite_args
+from suite_runner import SuiteRun, run_many, run_suite, suite_args
 
 from conformance.reference.faults import FAULTS, VARIANTS
 
 FAILING = {"MUST": "fail", "SHOULD": "warn"}
 
 
+def _selection(fault: str) -> list[str]:
+    """-k expression selecting the checks a fault must break (base IDs: -k has no '=')."""
+    bases = sorted({check_id.split("[")[0] for check_id in FAULTS[fault].breaks})
+    return ["-k", " or ".join(bases)]
+
+
 @pytest.fixture(scope="module")
 def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
-    """name -> SuiteRun for the clean server, every variant and every fault."""
-    names = ["clean", *VARIANTS, *FAULTS]
-
-    def one(name: str) -> tuple[str, SuiteRun]:
-        reports = tmp_path_factory.mktemp(name) / "reports"
-        faults = () if name == "clean" else (name,)
-        return name, run_suite(reports, *suite_args(reference.origin, *faults))
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, names))
+    """name -> SuiteRun: the whole suite on the clean server and every variant; for each
+    fault, the checks it must break (the rest of the suite is covered by the clean run)."""
+    root = tmp_path_factory.mktemp("matrix")
+    jobs = {"clean": suite_args(reference.origin)}
+    jobs.update({v: suite_args(reference.origin, v) for v in VARIANTS})
+    jobs.update({f: [*suite_args(reference.origin, f), *_selection(f)] for f in FAULTS})
+    done = run_many([(root / name / "reports", args) for name, args in jobs.items()])
+    return dict(zip(jobs, done, strict=True))
 
 
 def test_clean_server_passes_everything(runs):
     run = runs["clean"]
     assert run.returncode == 0, run.output[-3000:]
     assert run.not_passing() == {}
-    assert run.results["counts"]["pass"] >= 60
+    assert run.results["counts"]["pass"] >= 170
+
+
+UNSUPPORTED_BY_VARIANT = {
+    "no_vision": {"messages.image_input": "unsupported"},
+    "no_audio": {"messages.audio_input": "unsupported"},
+}
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_allowed_variant_passes(runs, variant):
     run = runs[variant]
     assert run.returncode == 0, run.output[-3000:]
-    assert run.not_passing() == {}, VARIANTS[variant].allowed_because
+    expected = UNSUPPORTED_BY_VARIANT.get(variant, {})
+    assert run.not_passing() == expected, VARIANTS[variant].allowed_because
+
+
+def test_unsupported_names_capability_and_evidence(runs):
+    message = runs["no_vision"].results["checks"]["messages.image_input"]["message"]
+    assert "capability 'vision'" in message and "HTTP 400" in message
+    assert runs["no_vision"].results["capabilities"]["vision"]["status"] == "unsupported"
+
+
+def test_declared_capability_rejected_is_a_failure(reference, tmp_path):
+    args = suite_args(reference.origin, "no_vision")
+    run = run_suite(tmp_path / "reports", *args, "--capabilities=vision", "-k", "messages.")
+    assert run.returncode == 1
+    assert run.outcomes["messages.image_input"] == "fail"
+
+
+def test_capability_declared_absent_is_not_requested(reference, tmp_path):
+    args = suite_args(reference.origin, "image_500")
+    run = run_suite(tmp_path / "reports", *args, "--without-capabilities=vision", "-k", "messages.")
+    assert run.returncode == 0, run.output[-2000:]
+    assert run.outcomes["messages.image_input"] == "unsupported"
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import render
+from . import render, request_faults
 from .faults import parse_names
 from .validation import ApiError, parse_body, validate_request
 
@@ -172,7 +172,8 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
         try:
             _check_auth(request, config, faults)
             body = parse_body(await request.body())
-            validate_request(body)
+            validate_request(body, faults)
+            request_faults.reject(body, faults)
             if body["model"] not in config.models and "unknown_model_served" not in faults:
                 raise ApiError(
                     404,
@@ -182,8 +183,10 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
                 )
         except ApiError as error:
             return error_response(error, faults, stream=bool(body.get("stream")))
-        chat_request = render.ChatRequest.from_body(body)
-        generations = render.generate(chat_request, call_prefix=f"{random.getrandbits(32):08x}")
+        chat_request = render.ChatRequest.from_body(request_faults.distort(body, faults))
+        generations = render.generate(
+            chat_request, call_prefix=f"{random.getrandbits(32):08x}", faults=faults
+        )
         if not chat_request.stream:
             media = "text/plain" if "json_as_text_plain" in faults else "application/json"
             payload = render.build_response(chat_request, generations, faults)

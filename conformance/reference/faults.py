@@ -17,6 +17,22 @@ class Fault:
     breaks: tuple[str, ...]
 
 
+_OPTIONAL_CASES = (
+    "user",
+    "metadata",
+    "store",
+    "modalities",
+    "prediction",
+    "safety_identifier",
+    "prompt_cache_key",
+    "parallel_tool_calls",
+    *(f"service_tier={v}" for v in ("auto", "default", "flex", "scale", "priority", "fast")),
+    *(
+        f"reasoning_effort={v}"
+        for v in ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+    ),
+    *(f"verbosity={v}" for v in ("low", "medium", "high")),
+)
 _INVALID_CASES = (
     "malformed_json",
     "missing_messages",
@@ -24,6 +40,35 @@ _INVALID_CASES = (
     "bad_role",
     "temperature_too_high",
     "n_zero",
+)
+
+
+def _each(check: str, *cases: str) -> tuple[str, ...]:
+    return tuple(f"{check}[{case}]" for case in cases)
+
+
+_MODES = ("non-streamed", "streamed")
+_STOP_CASES = ("string", "array", "streamed")
+_FORCED = ("required", "named")
+_RANGE_INSIDE = tuple(
+    f"{name}={value}"
+    for name, values in (
+        ("temperature", (0, 2)),
+        ("top_p", (0, 1)),
+        ("presence_penalty", (-2, 2)),
+        ("frequency_penalty", (-2, 2)),
+    )
+    for value in values
+)
+_RANGE_OUTSIDE = (
+    "temperature=-0.1",
+    "temperature=2.1",
+    "top_p=-0.1",
+    "top_p=1.1",
+    "presence_penalty=-2.1",
+    "presence_penalty=2.1",
+    "frequency_penalty=-2.1",
+    "frequency_penalty=2.1",
 )
 
 
@@ -47,13 +92,19 @@ FAULTS: dict[str, Fault] = {
         Fault("index_from_one", "choice indices start at 1", ("response.choice_indices",)),
         Fault("index_as_string", "choice index is a string", ("response.schema",)),
         Fault("wrong_role", "message role is 'model'", ("response.message_role",)),
-        Fault("content_as_list", "content is a list of parts", ("response.content_string",)),
+        Fault(
+            "content_as_list",
+            "content is a list of parts",
+            ("response.content_string", "sdk.plain_completion"),
+        ),
         Fault("finish_reason_eos", "finish_reason 'eos'", ("response.finish_reason_enum",)),
         Fault("omit_refusal", "message.refusal key omitted", ("response.refusal_key",)),
         Fault("omit_logprobs_key", "choices[].logprobs omitted", ("response.logprobs_key",)),
         # --- streaming -------------------------------------------------------------------
         Fault("stream_as_json", "stream served as application/json", ("stream.content_type",)),
-        Fault("non_json_event", "a 'keep-alive' data event", ("stream.events_are_json",)),
+        Fault(
+            "non_json_event", "a 'keep-alive' data event", ("stream.events_are_json", "sdk.stream")
+        ),
         Fault("chunk_bad_delta", "delta.content is a number", ("stream.chunk_schema",)),
         Fault("wrong_chunk_object", "chunk object 'chat.completion'", ("stream.chunk_object",)),
         Fault("changing_id", "each chunk has a new id", ("stream.id_constant",)),
@@ -154,6 +205,180 @@ FAULTS: dict[str, Fault] = {
             "invalid streaming request answered 200 with an error event",
             ("errors.stream_invalid_is_http_error",),
         ),
+        # --- request fields (issue 3): accepted and ignored, distorted, rejected ----------
+        Fault(
+            "ignore_max_tokens",
+            "max_tokens ignored",
+            (*_each("max_tokens.respected", *_MODES), *_each("max_tokens.finish_length", *_MODES)),
+        ),
+        Fault(
+            "ignore_max_completion_tokens",
+            "max_completion_tokens ignored",
+            (
+                *_each("max_completion_tokens.respected", *_MODES),
+                *_each("max_completion_tokens.finish_length", *_MODES),
+            ),
+        ),
+        Fault(
+            "length_reported_as_stop",
+            "finish_reason 'stop' when cut by the limit",
+            (
+                *_each("max_tokens.finish_length", *_MODES),
+                *_each("max_completion_tokens.finish_length", *_MODES),
+            ),
+        ),
+        Fault("ignore_n", "n ignored (one choice)", ("n.choices", "n.stream_choices")),
+        Fault("n_stream_role_only_first", "only choice 0 gets a role delta", ("n.stream_choices",)),
+        Fault(
+            "usage_counts_one_choice",
+            "usage counts only the first choice",
+            ("n.usage_counts_all_choices",),
+        ),
+        Fault("ignore_seed", "seed ignored", ("seed.repeatable",)),
+        Fault(
+            "temp0_nondeterministic",
+            "temperature 0 still samples",
+            ("sampling.temperature0_repeatable",),
+        ),
+        Fault(
+            "accept_out_of_range",
+            "out-of-range sampling values accepted",
+            (
+                *_each("sampling.range_rejected", *_RANGE_OUTSIDE),
+                *_each("sampling.range_error_names_field", *_RANGE_OUTSIDE),
+            ),
+        ),
+        Fault(
+            "reject_in_range",
+            "bounds treated as exclusive",
+            _each("sampling.range_accepted", *_RANGE_INSIDE),
+        ),
+        Fault(
+            "ignore_stop",
+            "stop ignored",
+            (
+                *_each("stop.excluded_from_output", *_STOP_CASES),
+                *_each("stop.halts_generation", *_STOP_CASES),
+            ),
+        ),
+        Fault(
+            "stop_left_in_output",
+            "the stop sequence is included in the output",
+            _each("stop.excluded_from_output", *_STOP_CASES),
+        ),
+        Fault(
+            "stop_over_4_accepted", "more than 4 stop sequences accepted", ("stop.at_most_four",)
+        ),
+        Fault("ignore_logprobs", "logprobs ignored (null)", ("logprobs.structure",)),
+        Fault("logprob_positive", "logprob > 0", ("logprobs.values_valid",)),
+        Fault("logprob_bytes_wrong", "bytes are UTF-16", ("logprobs.bytes_match_tokens",)),
+        Fault(
+            "logprobs_tokens_mismatch",
+            "logprob tokens for other text",
+            ("logprobs.concatenate_to_content",),
+        ),
+        Fault(
+            "top_logprobs_unsorted",
+            "alternatives least likely first",
+            ("logprobs.top_logprobs_bounded_sorted",),
+        ),
+        Fault(
+            "top_logprobs_too_many",
+            "two alternatives more than asked",
+            ("logprobs.top_logprobs_bounded_sorted",),
+        ),
+        Fault(
+            "logprobs_missing_in_stream",
+            "no logprobs on streamed chunks",
+            ("logprobs.streamed_per_chunk",),
+        ),
+        Fault(
+            "top_logprobs_unvalidated",
+            "top_logprobs range and dependency unchecked",
+            ("logprobs.top_without_logprobs_rejected", "logprobs.top_above_20_rejected"),
+        ),
+        Fault("logit_bias_unvalidated", "logit_bias 101 accepted", ("logit_bias.range_validated",)),
+        Fault("ignore_logit_bias", "logit_bias ignored", ("logit_bias.bans_token",)),
+        Fault(
+            "ignore_json_mode", "json_object ignored", _each("response_format.json_object", *_MODES)
+        ),
+        Fault(
+            "ignore_json_schema",
+            "json_schema treated as json_object",
+            (*_each("response_format.json_schema", *_MODES), "sdk.structured_output"),
+        ),
+        Fault("ignore_tools", "tools ignored", _each("tools.forced_call", *_FORCED)),
+        Fault(
+            "tool_name_not_in_tools", "called function renamed", _each("tools.call_names", *_FORCED)
+        ),
+        Fault("tool_call_id_empty", "tool call id empty", _each("tools.call_ids", *_FORCED)),
+        Fault(
+            "arguments_as_object",
+            "arguments as a JSON object, not a string",
+            _each("tools.arguments_json_string", *_FORCED),
+        ),
+        Fault(
+            "arguments_invalid",
+            "arguments miss required properties",
+            _each("tools.arguments_json_string", *_FORCED),
+        ),
+        Fault(
+            "tool_finish_reason_stop",
+            "finish_reason 'stop' after required tool calls",
+            ("tools.finish_reason[required]",),
+        ),
+        Fault(
+            "tool_finish_reason_length",
+            "finish_reason 'length' after tool calls",
+            _each("tools.finish_reason", *_FORCED),
+        ),
+        Fault(
+            "tool_choice_none_ignored",
+            "tool_choice none still calls tools",
+            ("tools.choice_none_no_calls",),
+        ),
+        Fault(
+            "tool_delta_without_index",
+            "tool-call deltas without index",
+            ("tools.stream_deltas", "sdk.stream_tools"),
+        ),
+        Fault(
+            "tool_delta_without_id", "first tool-call delta without id", ("tools.stream_deltas",)
+        ),
+        Fault(
+            "parallel_tool_calls_ignored",
+            "parallel_tool_calls false ignored",
+            ("tools.parallel_false_single_call",),
+        ),
+        Fault("tool_history_rejected", "tool result messages rejected", ("tools.round_trip",)),
+        Fault(
+            "optional_fields_500",
+            "optional fields crash the server",
+            tuple(f"params.optional_field[{c}]" for c in _OPTIONAL_CASES),
+        ),
+        Fault(
+            "stream_options_without_stream_accepted",
+            "stream_options accepted without stream",
+            ("params.stream_options_requires_stream",),
+        ),
+        Fault(
+            "drop_system",
+            "system and developer messages dropped",
+            _each("messages.instruction_followed", "system", "developer"),
+        ),
+        Fault(
+            "content_parts_500",
+            "text-part arrays crash the server",
+            _each("messages.content_parts", "system", "developer", "user", "assistant"),
+        ),
+        Fault(
+            "non_user_roles_500",
+            "system/developer/assistant messages crash the server",
+            _each("messages.role_accepted", "system", "developer", "assistant"),
+        ),
+        Fault("reject_name", "messages[].name rejected", ("messages.name_accepted",)),
+        Fault("image_500", "image parts crash the server", ("messages.image_input",)),
+        Fault("audio_500", "audio parts crash the server", ("messages.audio_input",)),
         # --- models ----------------------------------------------------------------------
         Fault("models_bare_list", "GET /models returns a bare array", ("models.list_schema",)),
         Fault("model_not_listed", "model under test missing from /models", ("models.lists_model",)),
@@ -178,6 +403,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("null_content_deltas", "delta.content may be null"),
         Variant("usage_null_chunks", "usage: null on non-final chunks (OpenAI does this)"),
         Variant("split_writes", "events may arrive split across network reads"),
+        Variant("no_vision", "cleanly rejecting image input (400) is an honest 'unsupported'"),
+        Variant("no_audio", "cleanly rejecting audio input (400) is an honest 'unsupported'"),
     )
 }
 

@@ -77,6 +77,9 @@ TOKEN_PATTERN = re.compile(r" ?[A-Za-z]+| ?[0-9]| ?[^\sA-Za-z0-9]|\s+")
 COUNT_PATTERN = re.compile(r"count(?:ing)? from (\d+) to (\d+)", re.IGNORECASE)
 REPEAT_PATTERN = re.compile(r"repeat after me:\s*(.+)", re.IGNORECASE | re.DOTALL)
 
+INSTRUCTION_PATTERN = re.compile(r"reply with only the word\s+([A-Za-z]+)", re.IGNORECASE)
+MEDIA_TYPES = ("image_url", "input_audio")
+MEDIA_TOKENS = 85
 MESSAGE_OVERHEAD_TOKENS = 4
 REPLY_PRIMER_TOKENS = 3
 
@@ -91,11 +94,20 @@ def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     total = REPLY_PRIMER_TOKENS
     for message in messages:
         total += MESSAGE_OVERHEAD_TOKENS + len(tokenize(message_text(message)))
+        total += MEDIA_TOKENS * len(media_parts(message))
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
             total += len(tokenize(str(function.get("name", ""))))
             total += len(tokenize(str(function.get("arguments", ""))))
     return total
+
+
+def media_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The image_url / input_audio parts of a message (each costs MEDIA_TOKENS)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [p for p in content if isinstance(p, dict) and p.get("type") in MEDIA_TYPES]
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -161,6 +173,18 @@ def base_text(messages: list[dict[str, Any]], sampling: Sampling, index: int) ->
     )
     if messages and messages[-1].get("role") == "tool":
         return f"The tool returned {message_text(messages[-1])[:80]}."
+    for message in messages:
+        if message.get("role") in ("system", "developer"):
+            instruction = INSTRUCTION_PATTERN.search(message_text(message))
+            if instruction:
+                return instruction.group(1)
+    media = [p["type"] for m in messages for p in media_parts(m)]
+    if media:
+        return (
+            "I received "
+            + " and ".join("an image" if kind == "image_url" else "an audio clip" for kind in media)
+            + "."
+        )
     counting = COUNT_PATTERN.search(last_user)
     if counting:
         start, end = int(counting.group(1)), int(counting.group(2))
@@ -209,13 +233,16 @@ def extend_to_min(tokens: list[str], sampling: Sampling, seed_text: str) -> list
     return tokens
 
 
-def apply_limits(tokens: list[str], sampling: Sampling) -> tuple[list[str], str]:
+def apply_limits(
+    tokens: list[str], sampling: Sampling, keep_stop: bool = False
+) -> tuple[list[str], str]:
     """Cut at the first stop sequence (excluded from output), then at max_tokens."""
     text = "".join(tokens)
     finish = "stop"
-    cut = min((text.find(s) for s in sampling.stop if s and s in text), default=-1)
-    if cut >= 0:
-        tokens = tokenize(text[:cut])
+    found = [(text.find(s), s) for s in sampling.stop if s and s in text]
+    if found:
+        cut, stop = min(found)
+        tokens = tokenize(text[: cut + (len(stop) if keep_stop else 0)])
     if sampling.max_tokens is not None and len(tokens) > sampling.max_tokens:
         tokens = tokens[: sampling.max_tokens]
         finish = "length"
@@ -234,14 +261,16 @@ def token_logprobs(tokens: list[str], top_n: int) -> list[dict[str, Any]]:
             alt = " " + word
             logprob = round(chosen - rank - rng.random(), 6)
             top.append({"token": alt, "logprob": logprob, "bytes": list(alt.encode())})
-        entries.append(
-            {
-                "token": token,
-                "logprob": chosen,
-                "bytes": list(token.encode()),
-                "top_logprobs": top[:top_n],
-            }
-        )
+        entry = {
+            "token": token,
+            "logprob": chosen,
+            "bytes": list(token.encode()),
+            "top_logprobs": top[:top_n],
+        }
+        if token.strip().lower() in VOCABULARY:
+            # vendor extension (as llama.cpp and vLLM send): lets checks learn token ids
+            entry["id"] = VOCABULARY.index(token.strip().lower())
+        entries.append(entry)
     return entries
 
 

@@ -6,6 +6,8 @@ the faithful shape it distorts, so a reader can see both side by side.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -62,8 +64,13 @@ class ChatRequest:
         )
 
 
-def generate(request: ChatRequest, call_prefix: str) -> list[model.Generation]:
-    """Run the toy model once per choice."""
+def generate(
+    request: ChatRequest, call_prefix: str, faults: frozenset[str] = frozenset()
+) -> list[model.Generation]:
+    """Run the toy model once per choice; output faults distort the result here."""
+    sampling = request.sampling
+    if "temp0_nondeterministic" in faults and sampling.temperature == 0:
+        sampling = dataclasses.replace(sampling, temperature=1.0, seed=None)
     out = []
     for index in range(request.n):
         calls = model.tool_calls_for(
@@ -75,20 +82,53 @@ def generate(request: ChatRequest, call_prefix: str) -> list[model.Generation]:
         )
         if calls:
             named = isinstance(request.tool_choice, dict)
-            out.append(model.Generation([], "stop" if named else "tool_calls", calls))
+            finish = "stop" if named or "tool_finish_reason_stop" in faults else "tool_calls"
+            if "tool_finish_reason_length" in faults:
+                finish = "length"
+            out.append(model.Generation([], finish, [_distort_call(c, faults) for c in calls]))
             continue
         if request.response_format.get("type") in ("json_object", "json_schema"):
             prompt = str(request.messages)
             text = model.json_output(request.response_format, model._rng("json", prompt, index))
         else:
-            text = model.base_text(request.messages, request.sampling, index)
-        tokens = model.extend_to_min(model.tokenize(text), request.sampling, text)
-        tokens, finish = model.apply_limits(tokens, request.sampling)
+            text = model.base_text(request.messages, sampling, index)
+        tokens = model.extend_to_min(model.tokenize(text), sampling, text)
+        tokens, finish = model.apply_limits(
+            tokens, sampling, keep_stop="stop_left_in_output" in faults
+        )
+        if "length_reported_as_stop" in faults:
+            finish = "stop"
         generation = model.Generation(tokens, finish)
-        if request.sampling.logprobs:
-            generation.logprobs = model.token_logprobs(tokens, request.sampling.top_logprobs)
+        if sampling.logprobs:
+            entries = model.token_logprobs(tokens, sampling.top_logprobs)
+            generation.logprobs = [_distort_logprob(e, faults) for e in entries]
+            if "logprobs_tokens_mismatch" in faults and entries:
+                entries[0].update(token=" bogus", bytes=list(b" bogus"))
         out.append(generation)
     return out
+
+
+def _distort_call(call: model.ToolCall, faults: frozenset[str]) -> model.ToolCall:
+    if "tool_name_not_in_tools" in faults:
+        call.name += "_v2"
+    if "tool_call_id_empty" in faults:
+        call.id = ""
+    if "arguments_invalid" in faults:
+        call.arguments = "{}"
+    return call
+
+
+def _distort_logprob(entry: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    if "logprob_positive" in faults:
+        entry["logprob"] = 0.5
+    if "logprob_bytes_wrong" in faults:
+        entry["bytes"] = list(entry["token"].encode("utf-16-le"))
+    if "top_logprobs_unsorted" in faults:
+        entry["top_logprobs"] = entry["top_logprobs"][::-1]
+    if "top_logprobs_too_many" in faults:
+        extra = {"token": " extra", "logprob": -30.0, "bytes": list(b" extra")}
+        entry["top_logprobs"] = [*entry["top_logprobs"], extra, extra]
+    return entry
 
 
 def completion_tokens(generations: list[model.Generation]) -> int:
@@ -107,7 +147,8 @@ def usage(
     streamed: bool,
 ) -> dict[str, Any]:
     prompt = model.count_prompt_tokens(request.messages)
-    completion = completion_tokens(generations)
+    counted = generations[:1] if "usage_counts_one_choice" in faults else generations
+    completion = completion_tokens(counted)
     if "usage_over_max_tokens" in faults and request.sampling.max_tokens:
         completion = request.sampling.max_tokens * request.n + 1
     if streamed and "stream_usage_differs" in faults:
@@ -136,9 +177,17 @@ def _logprobs_block(entries: list[dict[str, Any]] | None) -> dict[str, Any] | No
     return None if entries is None else {"content": entries, "refusal": None}
 
 
-def _tool_calls_json(g: model.Generation) -> list[dict[str, Any]]:
+def _arguments(call: model.ToolCall, faults: frozenset[str]) -> Any:
+    return json.loads(call.arguments) if "arguments_as_object" in faults else call.arguments
+
+
+def _tool_calls_json(g: model.Generation, faults: frozenset[str]) -> list[dict[str, Any]]:
     return [
-        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        {
+            "id": c.id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": _arguments(c, faults)},
+        }
         for c in g.tool_calls
     ]
 
@@ -163,7 +212,7 @@ def build_response(
         if "content_as_list" in faults and message["content"] is not None:
             message["content"] = [{"type": "text", "text": g.content}]
         if g.tool_calls:
-            message["tool_calls"] = _tool_calls_json(g)
+            message["tool_calls"] = _tool_calls_json(g, faults)
         if "omit_refusal" in faults:
             del message["refusal"]
         choice_index: Any = index + 1 if "index_from_one" in faults else index
@@ -175,7 +224,7 @@ def build_response(
             "logprobs": _logprobs_block(g.logprobs),
             "finish_reason": "eos" if "finish_reason_eos" in faults else g.finish_reason,
         }
-        if "omit_logprobs_key" in faults:
+        if "omit_logprobs_key" in faults and choice["logprobs"] is None:
             del choice["logprobs"]
         if "vendor_fields" in faults:
             choice["stop_reason"] = None
@@ -247,28 +296,43 @@ def _choice(index: int, delta: dict[str, Any], finish: str | None = None, logpro
     return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
 
 
-def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str, Any], Any]]:
-    """The per-step deltas of one choice after its role delta: tokens or tool-call fragments."""
-    pieces: list[tuple[dict[str, Any], Any]] = []
+def _tool_pieces(g: model.Generation, faults: frozenset[str]) -> list[dict[str, Any]]:
+    """Tool-call deltas: a head with id, type and name, then argument fragments."""
+    deltas = []
     for number, call in enumerate(g.tool_calls):
-        head = {
+        head: dict[str, Any] = {
             "index": number,
             "id": call.id,
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
-        pieces.append(({"tool_calls": [head]}, None))
-        for start in range(0, len(call.arguments), 8):
-            fragment = call.arguments[start : start + 8]
-            pieces.append(
-                ({"tool_calls": [{"index": number, "function": {"arguments": fragment}}]}, None)
-            )
+        if "tool_delta_without_id" in faults:
+            del head["id"]
+        fragments = [
+            {"index": number, "function": {"arguments": call.arguments[start : start + 8]}}
+            for start in range(0, len(call.arguments), 8)
+        ]
+        if "arguments_as_object" in faults:
+            head["function"]["arguments"] = json.loads(call.arguments)
+            fragments = []
+        for delta in [head, *fragments]:
+            if "tool_delta_without_index" in faults:
+                del delta["index"]
+            deltas.append({"tool_calls": [delta]})
+    return deltas
+
+
+def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str, Any], Any]]:
+    """The per-step deltas of one choice after its role delta: tokens or tool-call fragments."""
+    pieces: list[tuple[dict[str, Any], Any]] = [(d, None) for d in _tool_pieces(g, faults)]
     tokens = g.tokens[:-1] if "stream_content_differs" in faults and g.tokens else g.tokens
     for position, token in enumerate(tokens):
         content: Any = token
         if "chunk_bad_delta" in faults and position == 0:
             content = 5
-        logprobs = _logprobs_block([g.logprobs[position]]) if g.logprobs else None
+        logprobs = None
+        if g.logprobs and "logprobs_missing_in_stream" not in faults:
+            logprobs = _logprobs_block([g.logprobs[position]])
         pieces.append(({"content": content}, logprobs))
     return pieces
 
@@ -287,7 +351,7 @@ def build_stream(
         delta: dict[str, Any] = {"content": None if g.tool_calls else "", "refusal": None}
         if "null_content_deltas" in faults:
             delta["content"] = None
-        if "no_role" not in faults:
+        if "no_role" not in faults and not (index and "n_stream_role_only_first" in faults):
             delta = {"role": "assistant", **delta}
         frames.append(Frame(factory.chunk([_choice(index, delta)])))
     per_choice = [_pieces(g, faults) for g in generations]

@@ -148,15 +148,20 @@ def _check_messages(body: dict) -> None:
             )
 
 
-def _check_combinations(body: dict) -> None:
-    if body.get("stream_options") is not None and not body.get("stream"):
+def _check_combinations(body: dict, faults: frozenset[str]) -> None:
+    checks_stream_options = "stream_options_without_stream_accepted" not in faults
+    if checks_stream_options and body.get("stream_options") is not None and not body.get("stream"):
         raise ApiError(
             400,
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             param="stream_options",
             code="invalid_value",
         )
-    if body.get("top_logprobs") is not None and not body.get("logprobs"):
+    if (
+        body.get("top_logprobs") is not None
+        and not body.get("logprobs")
+        and ("top_logprobs_unvalidated" not in faults)
+    ):
         raise ApiError(
             400,
             "Invalid value for 'top_logprobs': 'logprobs' must be set to true.",
@@ -164,7 +169,7 @@ def _check_combinations(body: dict) -> None:
             code="invalid_value",
         )
     stop = body.get("stop")
-    if isinstance(stop, list) and len(stop) > 4:
+    if isinstance(stop, list) and len(stop) > 4 and "stop_over_4_accepted" not in faults:
         raise ApiError(
             400,
             f"Invalid 'stop': array too long. Expected an array with maximum length 4, "
@@ -173,6 +178,8 @@ def _check_combinations(body: dict) -> None:
             code="array_above_max_length",
         )
     for key, bias in (body.get("logit_bias") or {}).items():
+        if "logit_bias_unvalidated" in faults:
+            break
         if not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
             raise ApiError(
                 400,
@@ -218,13 +225,23 @@ _SCHEMA_CODES = {
 }
 
 
-def _check_schema(body: dict) -> None:
+def _check_schema(body: dict, faults: frozenset[str]) -> None:
     known = load_schema("request")["$defs"]["CreateChatCompletionRequest"]
     fields = set(_all_properties(known)) | EXTENSION_FIELDS
     for name in body:
         if name not in fields:
             raise ApiError(400, f"Unrecognized request argument supplied: {name}", param=name)
-    errors = sorted(_request_validator().iter_errors(body), key=lambda e: len(list(e.path)))
+    relaxed = {
+        "accept_out_of_range": ("temperature", "top_p", "presence_penalty", "frequency_penalty"),
+        "stop_over_4_accepted": ("stop",),
+        "top_logprobs_unvalidated": ("top_logprobs",),
+        "logit_bias_unvalidated": ("logit_bias",),
+    }
+    skip = {name for fault, names in relaxed.items() if fault in faults for name in names}
+    errors = sorted(
+        (e for e in _request_validator().iter_errors(body) if not (e.path and e.path[0] in skip)),
+        key=lambda e: len(list(e.path)),
+    )
     if errors:
         error = errors[0]
         param = _schema_path(error.absolute_path) or None
@@ -247,8 +264,19 @@ def _all_properties(schema: dict) -> list[str]:
     return names
 
 
-def validate_request(body: dict[str, Any]) -> None:
-    """Raise ApiError for the first problem found, in the order OpenAI tends to report."""
+RANGES = (
+    ("temperature", 0, 2),
+    ("top_p", 0, 1),
+    ("presence_penalty", -2, 2),
+    ("frequency_penalty", -2, 2),
+)
+
+
+def validate_request(body: dict[str, Any], faults: frozenset[str] = frozenset()) -> None:
+    """Raise ApiError for the first problem found, in the order OpenAI tends to report.
+
+    Validation faults relax (or tighten) exactly one rule each; see faults.py.
+    """
     if not isinstance(body.get("model"), str) or not body.get("model"):
         raise ApiError(
             400,
@@ -257,13 +285,16 @@ def validate_request(body: dict[str, Any]) -> None:
             code="missing_required_parameter",
         )
     _check_messages(body)
-    _range(body, "temperature", 0, 2)
-    _range(body, "top_p", 0, 1)
-    _range(body, "presence_penalty", -2, 2)
-    _range(body, "frequency_penalty", -2, 2)
+    for name, low, high in RANGES:
+        if "accept_out_of_range" in faults:
+            break
+        if "reject_in_range" in faults:  # the classic off-by-one: exclusive bounds
+            low, high = low + 1e-9, high - 1e-9
+        _range(body, name, low, high)
     _range(body, "n", 1, 128, integer=True)
-    _range(body, "top_logprobs", 0, 20, integer=True)
+    if "top_logprobs_unvalidated" not in faults:
+        _range(body, "top_logprobs", 0, 20, integer=True)
     _range(body, "max_tokens", 1, 1 << 31, integer=True)
     _range(body, "max_completion_tokens", 1, 1 << 31, integer=True)
-    _check_combinations(body)
-    _check_schema(body)
+    _check_combinations(body, faults)
+    _check_schema(body, faults)

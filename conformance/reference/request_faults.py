@@ -1,0 +1,94 @@
+"""Faults that make the server ignore or misread request fields, applied to the parsed body.
+
+"Accepted and silently ignored" is the commonest real divergence; reproducing it is simply
+removing (or rewriting) the field after validation, before generation.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .validation import ApiError
+
+# fault name -> request fields it silently drops
+IGNORED_FIELDS: dict[str, tuple[str, ...]] = {
+    "ignore_stop": ("stop",),
+    "ignore_n": ("n",),
+    "ignore_max_tokens": ("max_tokens",),
+    "ignore_max_completion_tokens": ("max_completion_tokens",),
+    "ignore_seed": ("seed",),
+    "ignore_logprobs": ("logprobs", "top_logprobs"),
+    "ignore_logit_bias": ("logit_bias",),
+    "ignore_tools": ("tools", "tool_choice"),
+    "parallel_tool_calls_ignored": ("parallel_tool_calls",),
+}
+
+OPTIONAL_FIELDS = (
+    "user",
+    "metadata",
+    "store",
+    "service_tier",
+    "reasoning_effort",
+    "verbosity",
+    "modalities",
+    "prediction",
+    "safety_identifier",
+    "prompt_cache_key",
+    "parallel_tool_calls",
+)
+
+
+def _has_part(body: dict[str, Any], kind: str) -> bool:
+    for message in body.get("messages", []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") == kind for p in content
+        ):
+            return True
+    return False
+
+
+def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
+    """Faults that refuse or crash on valid input (raise ApiError)."""
+    if "optional_fields_500" in faults and any(f in body for f in OPTIONAL_FIELDS):
+        raise ApiError(500, "Internal server error", "server_error")
+    if "content_parts_500" in faults and _has_part(body, "text"):
+        raise ApiError(500, "'list' object has no attribute 'strip'", "server_error")
+    if "image_500" in faults and _has_part(body, "image_url"):
+        raise ApiError(500, "Internal server error", "server_error")
+    if "audio_500" in faults and _has_part(body, "input_audio"):
+        raise ApiError(500, "Internal server error", "server_error")
+    if "no_vision" in faults and _has_part(body, "image_url"):
+        raise ApiError(400, "Image inputs are not supported by this model.", param="messages")
+    if "no_audio" in faults and _has_part(body, "input_audio"):
+        raise ApiError(400, "Audio inputs are not supported by this model.", param="messages")
+    messages = body.get("messages", [])
+    roles = {m.get("role") for m in messages if isinstance(m, dict)}
+    if "non_user_roles_500" in faults and roles & {"system", "developer", "assistant"}:
+        raise ApiError(500, "Internal server error", "server_error")
+    if "tool_history_rejected" in faults and any(m.get("role") == "tool" for m in messages):
+        raise ApiError(400, "Unexpected role 'tool'.", param="messages", code="invalid_value")
+    if "reject_name" in faults and any("name" in m for m in messages):
+        raise ApiError(400, "Unrecognized field 'name' in message.", param="messages")
+
+
+def distort(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    """A copy of the body as a server with these faults would (mis)understand it."""
+    body = copy.deepcopy(body)
+    for fault, fields in IGNORED_FIELDS.items():
+        if fault in faults:
+            for name in fields:
+                body.pop(name, None)
+    fmt = body.get("response_format") or {}
+    if "ignore_json_mode" in faults and fmt.get("type") == "json_object":
+        body.pop("response_format")
+    if "ignore_json_schema" in faults and fmt.get("type") == "json_schema":
+        body["response_format"] = {"type": "json_object"}
+    if "tool_choice_none_ignored" in faults and body.get("tool_choice") == "none":
+        body["tool_choice"] = "required"
+    if "drop_system" in faults:
+        body["messages"] = [
+            m for m in body["messages"] if m.get("role") not in ("system", "developer")
+        ] or body["messages"][-1:]
+    return body

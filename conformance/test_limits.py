@@ -1,0 +1,119 @@
+"""max_tokens / max_completion_tokens: the limit holds and truncation says "length"."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import check, expect, short
+from .client import RequestSpec
+from .exchanges import (
+    Planned,
+    count_body,
+    first_choice,
+    ok_json,
+    ok_stream,
+    send_batch,
+    streamed_finish_reasons,
+)
+
+LIMIT = 5
+MODES = ["non-streamed", "streamed"]
+FIELDS = {"max_tokens": None, "max_completion_tokens": "max_completion_tokens"}
+
+
+def _body(model: str, field: str, streamed: bool) -> dict:
+    body = count_body(model, 50, **{field: LIMIT})
+    if field != "max_tokens":
+        body.pop("max_tokens")
+    if streamed:
+        body.update(stream=True, stream_options={"include_usage": True})
+    return body
+
+
+@pytest.fixture(scope="session")
+def limited(endpoint, capabilities):
+    plan = {
+        (field, mode): Planned(
+            cap,
+            RequestSpec(
+                f"{field}={LIMIT}, {mode}", json=_body(endpoint.model, field, mode == MODES[1])
+            ),
+        )
+        for field, cap in FIELDS.items()
+        for mode in MODES
+    }
+    return send_batch(endpoint, capabilities, plan)
+
+
+def _gate(capabilities, field, exchange):
+    if FIELDS[field]:
+        capabilities.gate(FIELDS[field], exchange)
+
+
+def _usage_and_finish(exchange, mode):
+    if mode == "non-streamed":
+        return exchange.usage, first_choice(ok_json(exchange)).get("finish_reason")
+    reasons = streamed_finish_reasons(ok_stream(exchange))
+    return exchange.usage, (reasons[0] if reasons else None)
+
+
+def _limit_check(field):
+    @pytest.mark.parametrize("mode", MODES)
+    def body(limited, capabilities, mode):
+        exchange = limited[(field, mode)]
+        _gate(capabilities, field, exchange)
+        usage, _ = _usage_and_finish(exchange, mode)
+        if usage is None and mode == "streamed":
+            pytest.skip("no usage chunk in the stream: completion tokens cannot be counted")
+        tokens = (usage or {}).get("completion_tokens")
+        expect(
+            isinstance(tokens, int) and tokens <= LIMIT,
+            f"usage.completion_tokens <= {LIMIT}",
+            short(tokens),
+            exchange,
+            note="the prompt asks for 50 numbers, far more than the limit",
+        )
+
+    return body
+
+
+def _finish_check(field):
+    @pytest.mark.parametrize("mode", MODES)
+    def body(limited, capabilities, mode):
+        exchange = limited[(field, mode)]
+        _gate(capabilities, field, exchange)
+        _, finish = _usage_and_finish(exchange, mode)
+        expect(
+            finish == "length",
+            'finish_reason "length" when the limit cuts the output',
+            short(finish),
+            exchange,
+        )
+
+    return body
+
+
+test_max_tokens_respected = check(
+    "max_tokens.respected",
+    "MUST",
+    "max_tokens: The maximum number of tokens that can be generated in the chat completion.",
+)(_limit_check("max_tokens"))
+test_max_tokens_finish_length = check(
+    "max_tokens.finish_length",
+    "MUST",
+    'finish_reason is "length" if the maximum number of tokens specified in the request was '
+    "reached.",
+)(_finish_check("max_tokens"))
+test_max_completion_tokens_respected = check(
+    "max_completion_tokens.respected",
+    "MUST",
+    "max_completion_tokens: An upper bound for the number of tokens that can be generated for a "
+    "completion.",
+    capability="max_completion_tokens",
+)(_limit_check("max_completion_tokens"))
+test_max_completion_tokens_finish_length = check(
+    "max_completion_tokens.finish_length",
+    "MUST",
+    'finish_reason is "length" when max_completion_tokens cuts the output.',
+    capability="max_completion_tokens",
+)(_finish_check("max_completion_tokens"))

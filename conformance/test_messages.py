@@ -1,0 +1,181 @@
+"""messages: every role, string and text-part content, names, instructions, image and audio."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import check, expect, short
+from .client import RequestSpec
+from .exchanges import Planned, chat_body, describe_status, message_of, send_batch
+
+SECRET = "PINEAPPLE"
+INSTRUCTION = f"The secret word is {SECRET}. Reply with only the word {SECRET}."
+QUESTION = "What is the secret word?"
+# 1x1 transparent PNG and 8 samples of 8 kHz silence as WAV: the smallest valid media.
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kg"
+    "AAAABJRU5ErkJggg=="
+)
+WAV = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA=="
+
+
+def _parts(text: str) -> list[dict]:
+    return [{"type": "text", "text": text}]
+
+
+ROLE_HISTORIES = {
+    "system": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hi."},
+    ],
+    "developer": [
+        {"role": "developer", "content": "You are terse."},
+        {"role": "user", "content": "Say hi."},
+    ],
+    "assistant": [
+        {"role": "user", "content": "Say hi."},
+        {"role": "assistant", "content": "Hi."},
+        {"role": "user", "content": "Again."},
+    ],
+}
+ROLE_CAPABILITY = {"system": None, "developer": "developer_role", "assistant": None}
+PART_ROLES = ["system", "developer", "user", "assistant"]
+
+
+def _parts_history(role: str) -> list[dict]:
+    if role == "user":
+        return [{"role": "user", "content": _parts("Say hi.")}]
+    if role == "assistant":
+        return [
+            {"role": "user", "content": "Say hi."},
+            {"role": "assistant", "content": _parts("Hi.")},
+            {"role": "user", "content": "Again."},
+        ]
+    return [
+        {"role": role, "content": _parts("You are terse.")},
+        {"role": "user", "content": "Say hi."},
+    ]
+
+
+def _media_message(part: dict) -> list[dict]:
+    return [{"role": "user", "content": [*_parts("Describe this input in five words."), part]}]
+
+
+@pytest.fixture(scope="session")
+def messaged(endpoint, capabilities):
+    model = endpoint.model
+
+    def planned(cap, label, messages, **extra):
+        body = chat_body(model, messages=messages, max_tokens=extra.pop("max_tokens", 16))
+        return Planned(cap, RequestSpec(label, json={**body, **extra}))
+
+    plan = {}
+    for role, history in ROLE_HISTORIES.items():
+        plan[("role", role)] = planned(ROLE_CAPABILITY[role], f"role {role}", history)
+    for role in PART_ROLES:
+        cap = "developer_role" if role == "developer" else "content_parts"
+        plan[("parts", role)] = planned(cap, f"{role} content as text parts", _parts_history(role))
+    for role in ("system", "developer"):
+        history = [
+            {"role": role, "content": _parts(INSTRUCTION)},
+            {"role": "user", "content": QUESTION},
+        ]
+        cap = "developer_role" if role == "developer" else "content_parts"
+        plan[("instruction", role)] = planned(cap, f"instruction in a {role} part", history)
+    named = [{"role": "user", "content": "Say hi.", "name": "alice"}]
+    plan["name"] = planned(None, "message with name", named)
+    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+    audio = {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}}
+    plan["vision"] = planned("vision", "image_url part", _media_message(image))
+    plan["audio"] = planned("audio_input", "input_audio part", _media_message(audio))
+    return send_batch(endpoint, capabilities, plan)
+
+
+@check(
+    "messages.role_accepted",
+    "MUST",
+    "Conversations with system, developer and assistant messages are accepted (developer is "
+    "the newer name of system; rejecting it cleanly is 'unsupported').",
+)
+@pytest.mark.parametrize("role", list(ROLE_HISTORIES))
+def test_role_accepted(messaged, capabilities, role):
+    exchange = messaged[("role", role)]
+    if ROLE_CAPABILITY[role]:
+        capabilities.gate(ROLE_CAPABILITY[role], exchange)
+    expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
+    message_of(exchange)
+
+
+@check(
+    "messages.content_parts",
+    "MUST",
+    "content may be an array of text parts for every role ([{'type': 'text', 'text': ...}]).",
+    capability="content_parts",
+)
+@pytest.mark.parametrize("role", PART_ROLES)
+def test_content_parts(messaged, capabilities, role):
+    exchange = messaged[("parts", role)]
+    if role == "developer":
+        capabilities.gate("developer_role", messaged[("role", "developer")])
+    capabilities.gate("content_parts", exchange)
+    content = message_of(exchange).get("content")
+    expect(isinstance(content, str), "an answer", short(content), exchange)
+
+
+@check(
+    "messages.instruction_followed",
+    "SHOULD",
+    "An instruction given only in a system or developer text part reaches the model (a "
+    "dropped message or part goes unnoticed otherwise). SHOULD: a small model may not obey.",
+    capability="content_parts",
+)
+@pytest.mark.parametrize("role", ["system", "developer"])
+def test_instruction_followed(messaged, capabilities, role):
+    exchange = messaged[("instruction", role)]
+    if role == "developer":
+        capabilities.gate("developer_role", messaged[("role", "developer")])
+    capabilities.gate("content_parts", exchange)
+    content = message_of(exchange).get("content") or ""
+    expect(
+        SECRET.lower() in content.lower(),
+        f"the secret word {SECRET!r} in the answer",
+        short(content),
+        exchange,
+    )
+
+
+@check(
+    "messages.name_accepted",
+    "MUST",
+    "messages[].name: An optional name for the participant; it is accepted.",
+)
+def test_name_accepted(messaged):
+    exchange = messaged["name"]
+    expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
+
+
+@check(
+    "messages.image_input",
+    "MUST",
+    "An image_url part (data URI) is accepted and answered, or cleanly rejected as unsupported.",
+    capability="vision",
+)
+def test_image_input(messaged, capabilities):
+    exchange = messaged["vision"]
+    capabilities.gate("vision", exchange)
+    content = message_of(exchange).get("content")
+    expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)
+
+
+@check(
+    "messages.audio_input",
+    "MUST",
+    "An input_audio part (base64 WAV) is accepted and answered, or cleanly rejected as "
+    "unsupported.",
+    capability="audio_input",
+)
+def test_audio_input(messaged, capabilities):
+    exchange = messaged["audio"]
+    capabilities.gate("audio_input", exchange)
+    content = message_of(exchange).get("content")
+    expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)

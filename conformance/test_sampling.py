@@ -1,0 +1,221 @@
+"""n, seed, temperature and the numeric ranges of the sampling parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import check, expect, observe, short
+from .client import RequestSpec
+from .exchanges import (
+    Planned,
+    chat_body,
+    choices_of,
+    count_body,
+    describe_status,
+    message_of,
+    ok_json,
+    ok_stream,
+    send_batch,
+)
+
+N = 2
+N_LIMIT = 5
+IN_RANGE = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
+OUT_OF_RANGE = {name: (low - 0.1, high + 0.1) for name, (low, high) in IN_RANGE.items()}
+INSIDE = [f"{name}={value}" for name, values in IN_RANGE.items() for value in values]
+OUTSIDE = [f"{name}={value:g}" for name, values in OUT_OF_RANGE.items() for value in values]
+
+
+def _edge_body(model: str, case: str) -> dict:
+    name, value = case.split("=")
+    return chat_body(model, max_tokens=4, **{name: float(value)})
+
+
+@pytest.fixture(scope="session")
+def sampled(endpoint, capabilities):
+    model = endpoint.model
+    seeded = chat_body(model, temperature=1, seed=42, max_tokens=16)
+    plan = {
+        "n": Planned("n", RequestSpec("n=2", json=count_body(model, 50, n=N, max_tokens=N_LIMIT))),
+        "n_stream": Planned(
+            "n",
+            RequestSpec(
+                "n=2, streamed", json=count_body(model, 50, n=N, max_tokens=N_LIMIT, stream=True)
+            ),
+        ),
+        "seed_a": Planned("seed", RequestSpec("seed=42 (first)", json=seeded)),
+        "seed_b": Planned("seed", RequestSpec("seed=42 (second)", json=seeded)),
+        "seed_other": Planned("seed", RequestSpec("seed=43", json={**seeded, "seed": 43})),
+        "greedy_a": Planned(None, RequestSpec("temperature=0 (first)", json=chat_body(model))),
+        "greedy_b": Planned(None, RequestSpec("temperature=0 (second)", json=chat_body(model))),
+    }
+    for case in INSIDE + OUTSIDE:
+        plan[case] = Planned(None, RequestSpec(case, json=_edge_body(model, case)))
+    return send_batch(endpoint, capabilities, plan)
+
+
+@check(
+    "n.choices",
+    "MUST",
+    "n: How many chat completion choices to generate for each input message; choices has "
+    "n entries with index 0..n-1.",
+    capability="n",
+)
+def test_n_choices(sampled, capabilities):
+    capabilities.gate("n", sampled["n"])
+    indices = [c.get("index") for c in choices_of(ok_json(sampled["n"]))]
+    expect(
+        indices == list(range(N)),
+        f"choices with index {list(range(N))}",
+        short(indices),
+        sampled["n"],
+    )
+
+
+@check(
+    "n.stream_choices",
+    "MUST",
+    "Streamed with n > 1, every choice index appears, starts with role 'assistant' and gets "
+    "exactly one finish_reason.",
+    capability="n",
+)
+def test_n_stream_choices(sampled, capabilities):
+    exchange = sampled["n_stream"]
+    capabilities.gate("n", exchange)
+    chunks = ok_stream(exchange)
+    for index in range(N):
+        entries = [c for chunk in chunks for c in choices_of(chunk) if c.get("index") == index]
+        expect(bool(entries), f"deltas for choice {index}", "none", exchange)
+        first = entries[0].get("delta") or {}
+        expect(
+            first.get("role") == "assistant",
+            f"choice {index}: first delta with role",
+            short(first),
+            exchange,
+        )
+        reasons = [c["finish_reason"] for c in entries if c.get("finish_reason")]
+        expect(
+            len(reasons) == 1,
+            f"choice {index}: exactly one finish_reason",
+            short(reasons),
+            exchange,
+        )
+
+
+@check(
+    "n.usage_counts_all_choices",
+    "MUST",
+    "usage.completion_tokens counts the tokens of every choice: with n=2 and both choices cut "
+    "at max_tokens, it is n x max_tokens.",
+    capability="n",
+)
+def test_n_usage(sampled, capabilities):
+    exchange = sampled["n"]
+    capabilities.gate("n", exchange)
+    choices = choices_of(ok_json(exchange))
+    if [c.get("finish_reason") for c in choices] != ["length"] * N:
+        pytest.skip("not every choice hit max_tokens, so the exact token count is unknown")
+    tokens = (exchange.usage or {}).get("completion_tokens")
+    expect(tokens == N * N_LIMIT, f"completion_tokens == {N * N_LIMIT}", short(tokens), exchange)
+
+
+def _content(exchange) -> str | None:
+    return message_of(exchange).get("content")
+
+
+@check(
+    "seed.repeatable",
+    "SHOULD",
+    "seed: repeated requests with the same seed and parameters should return the same result "
+    "(best effort; compare system_fingerprint).",
+    capability="seed",
+)
+def test_seed_repeatable(sampled, capabilities):
+    a, b = sampled["seed_a"], sampled["seed_b"]
+    capabilities.gate("seed", a)
+    fingerprints = {ok_json(x).get("system_fingerprint") for x in (a, b)}
+    expect(
+        _content(a) == _content(b),
+        f"the same content twice: {short(_content(a))}",
+        short(_content(b)),
+        a,
+        b,
+        note=f"system_fingerprint {sorted(map(str, fingerprints))} (temperature 1, seed 42)",
+    )
+
+
+@check(
+    "sampling.temperature0_repeatable",
+    "SHOULD",
+    "temperature 0 makes the output (nearly) deterministic: the same request twice gives the "
+    "same content.",
+)
+def test_temperature0_repeatable(sampled):
+    a, b = sampled["greedy_a"], sampled["greedy_b"]
+    expect(
+        _content(a) == _content(b),
+        f"the same content twice: {short(_content(a))}",
+        short(_content(b)),
+        a,
+        b,
+    )
+
+
+@check(
+    "seed.different_seeds_differ",
+    "INFO",
+    "Different seeds at temperature 1 usually give different outputs.",
+    capability="seed",
+)
+def test_different_seeds(sampled, capabilities):
+    capabilities.gate("seed", sampled["seed_other"])
+    same = _content(sampled["seed_a"]) == _content(sampled["seed_other"])
+    observe("seeds 42 and 43 gave the same content" if same else "seeds 42 and 43 differ")
+
+
+@check(
+    "sampling.range_accepted",
+    "MUST",
+    "Values at the documented bounds are valid: temperature 0..2, top_p 0..1, presence and "
+    "frequency penalties -2..2.",
+)
+@pytest.mark.parametrize("case", INSIDE)
+def test_range_accepted(sampled, case):
+    exchange = sampled[case]
+    expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
+
+
+@check(
+    "sampling.range_rejected",
+    "MUST",
+    "Values just outside the documented bounds are rejected with 400, not silently clamped "
+    "or ignored.",
+)
+@pytest.mark.parametrize("case", OUTSIDE)
+def test_range_rejected(sampled, case):
+    exchange = sampled[case]
+    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+
+
+@check(
+    "sampling.range_error_names_field",
+    "SHOULD",
+    "The 400 for an out-of-range value names the field in error.param.",
+)
+@pytest.mark.parametrize("case", OUTSIDE)
+def test_range_error_names_field(sampled, case):
+    exchange = sampled[case]
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    field = case.split("=")[0]
+    expect(
+        error.get("param") == field,
+        f"error.param == {field!r}",
+        short(error.get("param")),
+        exchange,
+    )

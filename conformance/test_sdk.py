@@ -1,0 +1,196 @@
+"""sdk.*: the official openai Python SDK against the endpoint.
+
+The SDK is lenient about framing and shapes, so these checks complement the raw ones: they
+prove that the code most users run actually works. An SDK exception is a failed check, with
+the same request replayed through our transport as evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from .checks import check, expect, short
+from .client import RequestSpec
+from .exchanges import PROMPT
+
+openai = pytest.importorskip("openai", reason="the openai SDK is not installed")
+pydantic = pytest.importorskip("pydantic")
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+class Place(pydantic.BaseModel):
+    city: str
+    country: str
+
+
+@pytest.fixture(scope="session")
+def sdk(endpoint, chatcompat_settings):
+    limits = chatcompat_settings.limits
+    http = httpx.Client(
+        verify=chatcompat_settings.verify_tls,
+        timeout=limits.total_timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
+    client = openai.OpenAI(
+        base_url=endpoint.base_url,
+        api_key=endpoint.transport.key_for_sdk(),
+        max_retries=0,
+        timeout=limits.total_timeout,
+        http_client=http,
+    )
+    yield client
+    client.close()
+
+
+def _call(endpoint, capabilities, capability: str | None, body: dict[str, Any], action):
+    """Run an SDK call; on an exception fail (or skip as unsupported) with raw evidence."""
+    try:
+        return action()
+    except openai.APIError as exc:
+        exchange = endpoint.transport.send(RequestSpec("the SDK's request, replayed", json=body))
+        if capability:
+            capabilities.gate(capability, exchange)
+        expect(
+            False, "the SDK call to succeed", f"{type(exc).__name__}: {short(str(exc))}", exchange
+        )
+    except Exception as exc:  # any SDK failure is the finding
+        exchange = endpoint.transport.send(RequestSpec("the SDK's request, replayed", json=body))
+        expect(
+            False, "the SDK call to succeed", f"{type(exc).__name__}: {short(str(exc))}", exchange
+        )
+
+
+def _body(endpoint, **extra) -> dict[str, Any]:
+    body = {
+        "model": endpoint.model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 24,
+        "temperature": 0,
+    }
+    body.update(extra)
+    return body
+
+
+@check(
+    "sdk.plain_completion",
+    "MUST",
+    "client.chat.completions.create() returns a completion whose first choice holds an "
+    "assistant message with string content.",
+)
+def test_plain_completion(sdk, endpoint, capabilities):
+    body = _body(endpoint)
+    completion = _call(
+        endpoint, capabilities, None, body, lambda: sdk.chat.completions.create(**body)
+    )
+    message = completion.choices[0].message if completion.choices else None
+    expect(
+        message is not None and message.role == "assistant" and isinstance(message.content, str),
+        "choices[0].message: role assistant, content a string",
+        short(message),
+    )
+
+
+@check(
+    "sdk.stream",
+    "MUST",
+    "create(stream=True) iterates chunks without error, and the deltas assemble a message "
+    "with a finish_reason.",
+    capability="streaming",
+)
+def test_stream(sdk, endpoint, capabilities):
+    body = _body(endpoint, stream=True)
+
+    def run():
+        parts, finish = [], None
+        for chunk in sdk.chat.completions.create(**body):
+            for choice in chunk.choices:
+                parts.append(choice.delta.content or "")
+                finish = choice.finish_reason or finish
+        return "".join(parts), finish
+
+    content, finish = _call(endpoint, capabilities, "streaming", body, run)
+    expect(
+        bool(content) and finish is not None,
+        "content and a finish_reason",
+        f"content {short(content)}, finish_reason {finish!r}",
+    )
+
+
+@check(
+    "sdk.stream_tools",
+    "MUST",
+    "The SDK's stream helper accumulates streamed tool-call deltas into complete tool calls "
+    "with JSON arguments.",
+    capability="tools",
+)
+def test_stream_tools(sdk, endpoint, capabilities):
+    capabilities.skip_if_absent("tools")
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    body = _body(
+        endpoint, messages=messages, tools=[WEATHER], tool_choice="required", max_tokens=64
+    )
+    stream_args = {k: v for k, v in body.items()}
+
+    def run():
+        with sdk.chat.completions.stream(**stream_args) as stream:
+            return stream.get_final_completion()
+
+    final = _call(endpoint, capabilities, "tools", {**body, "stream": True}, run)
+    calls = final.choices[0].message.tool_calls or [] if final.choices else []
+    expect(bool(calls), "at least one accumulated tool call", short(final))
+    arguments = calls[0].function.arguments
+    try:
+        json.loads(arguments)
+    except (TypeError, ValueError):
+        expect(False, "JSON arguments", short(arguments))
+
+
+@check(
+    "sdk.structured_output",
+    "MUST",
+    "client.chat.completions.parse(response_format=<pydantic model>) returns a parsed "
+    "instance of that model.",
+    capability="json_schema",
+)
+def test_structured_output(sdk, endpoint, capabilities):
+    capabilities.skip_if_absent("json_schema")
+    messages = [
+        {
+            "role": "user",
+            "content": "Answer in JSON with city and country: which city is the capital of France?",
+        }
+    ]
+    body = _body(endpoint, messages=messages, max_tokens=200)
+    schema_body = {
+        **body,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "Place", "strict": True, "schema": Place.model_json_schema()},
+        },
+    }
+    completion = _call(
+        endpoint,
+        capabilities,
+        "json_schema",
+        schema_body,
+        lambda: sdk.chat.completions.parse(response_format=Place, **body),
+    )
+    parsed = completion.choices[0].message.parsed if completion.choices else None
+    expect(isinstance(parsed, Place), "a parsed Place instance", short(parsed))

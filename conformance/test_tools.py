@@ -1,0 +1,308 @@
+"""tools / tool_choice / parallel_tool_calls: forced calls, their shape, streaming, round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from .checks import check, expect, short
+from .client import RequestSpec
+from .exchanges import (
+    Planned,
+    chat_body,
+    choices_of,
+    first_choice,
+    message_of,
+    ok_json,
+    ok_stream,
+    send_batch,
+)
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name"}},
+            "required": ["city"],
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Get the current local time in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+TOOLS = [WEATHER, TIME]
+NAMES = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+ASK = [{"role": "user", "content": "What is the weather in Paris? Use the get_weather tool."}]
+ASK_BOTH = [{"role": "user", "content": "Call get_weather and get_time for Paris."}]
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+FORCED = {"required": "required", "named": NAMED}
+HISTORY = [
+    *ASK,
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_chatcompat_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_chatcompat_1", "content": '{"temperature_c": 18}'},
+]
+
+
+@pytest.fixture(scope="session")
+def tooled(endpoint, capabilities):
+    model = endpoint.model
+
+    def spec(label, **extra):
+        extra.setdefault("messages", ASK)
+        extra.setdefault("max_tokens", 64)
+        return Planned("tools", RequestSpec(label, json=chat_body(model, tools=TOOLS, **extra)))
+
+    plan = {
+        name: spec(f"tool_choice {name}", tool_choice=choice) for name, choice in FORCED.items()
+    }
+    plan["none"] = spec("tool_choice none", tool_choice="none")
+    plan["stream"] = spec("tool_choice required, streamed", tool_choice="required", stream=True)
+    plan["round_trip"] = spec("tool result round trip", messages=HISTORY)
+    plan["single"] = Planned(
+        "parallel_tool_calls",
+        RequestSpec(
+            "parallel_tool_calls false",
+            json=chat_body(
+                model,
+                tools=TOOLS,
+                tool_choice="required",
+                parallel_tool_calls=False,
+                messages=ASK_BOTH,
+                max_tokens=96,
+            ),
+        ),
+    )
+    return send_batch(endpoint, capabilities, plan)
+
+
+def _calls(exchange) -> list:
+    calls = message_of(exchange).get("tool_calls") or []
+    return calls if isinstance(calls, list) else [calls]
+
+
+def _forced_calls(tooled, capabilities, case) -> list:
+    exchange = tooled[case]
+    capabilities.gate("tools", exchange)
+    calls = _calls(exchange)
+    expect(
+        bool(calls),
+        f"tool_calls (tool_choice {short(FORCED[case])})",
+        f"no tool call; content {short(message_of(exchange).get('content'))}",
+        exchange,
+    )
+    return calls
+
+
+@check(
+    "tools.forced_call",
+    "MUST",
+    "tool_choice 'required' or a named function forces the model to call one or more tools.",
+    capability="tools",
+)
+@pytest.mark.parametrize("case", list(FORCED))
+def test_forced_call(tooled, capabilities, case):
+    _forced_calls(tooled, capabilities, case)
+
+
+@check(
+    "tools.call_ids",
+    "MUST",
+    "tool_calls[].id: a non-empty id, unique within the message; type is 'function'.",
+    capability="tools",
+)
+@pytest.mark.parametrize("case", list(FORCED))
+def test_call_ids(tooled, capabilities, case):
+    calls = _forced_calls(tooled, capabilities, case)
+    ids = [c.get("id") for c in calls]
+    expect(
+        all(isinstance(i, str) and i for i in ids) and len(set(ids)) == len(ids),
+        "non-empty unique ids",
+        short(ids),
+        tooled[case],
+    )
+    types = [c.get("type") for c in calls]
+    expect(all(t == "function" for t in types), "type 'function'", short(types), tooled[case])
+
+
+@check(
+    "tools.call_names",
+    "MUST",
+    "function.name is the name of one of the tools given (the named one when forced by name).",
+    capability="tools",
+)
+@pytest.mark.parametrize("case", list(FORCED))
+def test_call_names(tooled, capabilities, case):
+    calls = _forced_calls(tooled, capabilities, case)
+    names = [(c.get("function") or {}).get("name") for c in calls]
+    allowed = ["get_weather"] if case == "named" else list(NAMES)
+    expect(all(n in allowed for n in names), f"names among {allowed}", short(names), tooled[case])
+
+
+def _argument_problems(call) -> str | None:
+    function = call.get("function") or {}
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        return f"arguments is {type(arguments).__name__}, not a JSON string: {short(arguments)}"
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return f"arguments is not valid JSON: {short(arguments)}"
+    schema = NAMES.get(function.get("name"))
+    if schema is None:
+        return None  # tools.call_names reports unknown names
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(value)]
+    return f"arguments {short(value)} do not match the parameters: {errors[:3]}" if errors else None
+
+
+@check(
+    "tools.arguments_json_string",
+    "MUST",
+    "function.arguments: the arguments to call the function with, as a JSON-encoded string "
+    "matching the function's parameters schema.",
+    capability="tools",
+)
+@pytest.mark.parametrize("case", list(FORCED))
+def test_arguments(tooled, capabilities, case):
+    calls = _forced_calls(tooled, capabilities, case)
+    problems = [p for c in calls if (p := _argument_problems(c))]
+    expect(
+        not problems,
+        "a JSON string valid against the parameters",
+        "; ".join(problems),
+        tooled[case],
+    )
+
+
+@check(
+    "tools.finish_reason",
+    "MUST",
+    "finish_reason is 'tool_calls' when the model called a tool (tool_choice required); a "
+    "named tool_choice may end with 'stop', as OpenAI does.",
+    capability="tools",
+)
+@pytest.mark.parametrize("case", list(FORCED))
+def test_finish_reason(tooled, capabilities, case):
+    _forced_calls(tooled, capabilities, case)
+    finish = first_choice(ok_json(tooled[case])).get("finish_reason")
+    allowed = ("tool_calls", "stop") if case == "named" else ("tool_calls",)
+    expect(finish in allowed, f"finish_reason in {allowed}", short(finish), tooled[case])
+
+
+@check(
+    "tools.choice_none_no_calls",
+    "MUST",
+    "tool_choice 'none' means the model will not call any tool and instead generates a message.",
+    capability="tools",
+)
+def test_choice_none(tooled, capabilities):
+    exchange = tooled["none"]
+    capabilities.gate("tools", exchange)
+    calls = _calls(exchange)
+    expect(not calls, "no tool_calls", short(calls), exchange)
+
+
+@check(
+    "tools.stream_deltas",
+    "MUST",
+    "Streamed tool calls: every tool_calls delta has an integer index, the first fragment of "
+    "each call carries its id, type and name, and the argument fragments concatenate to "
+    "valid JSON.",
+    capability="tools",
+)
+def test_stream_deltas(tooled, capabilities):
+    exchange = tooled["stream"]
+    capabilities.gate("tools", exchange)
+    deltas = [
+        d
+        for chunk in ok_stream(exchange)
+        for c in choices_of(chunk)
+        for d in ((c.get("delta") or {}).get("tool_calls") or [])
+    ]
+    expect(bool(deltas), "tool_calls deltas", "none", exchange)
+    no_index = [d for d in deltas if not isinstance(d.get("index"), int)]
+    expect(
+        not no_index, "an integer index on every tool_calls delta", short(no_index[:2]), exchange
+    )
+    calls: dict[int, list] = {}
+    for delta in deltas:
+        calls.setdefault(delta["index"], []).append(delta)
+    for index, fragments in calls.items():
+        head = fragments[0]
+        expect(
+            bool(head.get("id")) and bool((head.get("function") or {}).get("name")),
+            f"call {index}: id and function.name on the first fragment",
+            short(head),
+            exchange,
+        )
+        arguments = "".join(
+            (f.get("function") or {}).get("arguments") or ""
+            for f in fragments
+            if isinstance((f.get("function") or {}).get("arguments"), str)
+        )
+        problem = _argument_problems(
+            {"function": {"name": head["function"]["name"], "arguments": arguments}}
+        )
+        expect(
+            problem is None,
+            f"call {index}: fragments concatenate to valid arguments",
+            str(problem),
+            exchange,
+        )
+
+
+@check(
+    "tools.parallel_false_single_call",
+    "MUST",
+    "parallel_tool_calls false: at most one tool call per response.",
+    capability="parallel_tool_calls",
+)
+def test_parallel_false(tooled, capabilities):
+    exchange = tooled["single"]
+    capabilities.gate("parallel_tool_calls", exchange)
+    calls = _calls(exchange)
+    expect(len(calls) <= 1, "at most one tool call", f"{len(calls)} calls", exchange)
+
+
+@check(
+    "tools.round_trip",
+    "MUST",
+    "A replayed history (assistant message with content null and tool_calls, then a tool "
+    "message with the result) is accepted and answered.",
+    capability="tools",
+)
+def test_round_trip(tooled, capabilities):
+    exchange = tooled["round_trip"]
+    capabilities.gate("tools", tooled["required"])  # learn support from a plain tools request
+    capabilities.gate("tools", exchange)
+    message = message_of(exchange)
+    content = message.get("content")
+    expect(
+        isinstance(content, str) or bool(message.get("tool_calls")),
+        "an answer (content string)",
+        short(message),
+        exchange,
+    )
