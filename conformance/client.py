@@ -32,6 +32,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from .sse import Event, Framing, SSEDecoder, SSEError
@@ -52,6 +53,7 @@ class Limits:
     total_timeout: float = 60.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_events: int = 20_000
+    max_concurrency: int = 4  # requests in flight at once (--concurrency)
     max_retries: int = 2  # retries of an HTTP 429 (see the module docstring)
     max_retry_wait: float = 10.0  # longest Retry-After honoured, seconds
 
@@ -100,6 +102,13 @@ class Exchange:
     t_first_byte: float | None = None
     t_end: float | None = None
     retries: list[str] = field(default_factory=list)  # one line per retried 429
+
+    def __repr__(self) -> str:
+        # pytest shows fixture values in tracebacks: never build the repr of an 8 MiB body.
+        return (
+            f"Exchange({self.label!r}, status={self.status}, body={self.body_size} bytes, "
+            f"events={len(self.events)}, error={self.error!r})"
+        )
 
     @property
     def label(self) -> str:
@@ -214,6 +223,28 @@ class Transport:
         """The key, for handing to the official SDK only; never print or record it."""
         return self._api_key or "chatcompat-no-key"
 
+    def sdk_http_client(self) -> httpx.Client:
+        """An httpx client for the official SDK, bounded like this transport.
+
+        The SDK reads whole bodies and iterates streams for as long as the server sends, and
+        httpx has no total timeout: without this, a 1 GiB body, an endless stream or a
+        one-byte-per-second drip would hang the run or exhaust memory. Every connection gets
+        the total timeout (from connect to last byte) and the body cap (raw bytes, headers
+        included); redirects are not followed; an echoed key is masked in each read.
+        """
+        limits = self.limits
+        transport = httpx.HTTPTransport(verify=self.verify_tls, trust_env=False)
+        # httpx builds its connection pool privately; swap it for one on a bounded backend.
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=self.verify_tls, trust_env=False),
+            max_keepalive_connections=0,
+            network_backend=_BoundedBackend(limits, self._api_key),
+        )
+        timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
+        return httpx.Client(
+            transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+        )
+
     def send(self, spec: RequestSpec) -> Exchange:
         return self.send_all([spec])[0]
 
@@ -241,7 +272,16 @@ class Transport:
             # Keep-Alive, and a stale pooled connection would turn into a false failure.
             limits=httpx.Limits(max_keepalive_connections=0),
         ) as client:
-            return list(await asyncio.gather(*(self._send(client, s) for s in specs)))
+            # Bounded concurrency: a server with few slots (llama.cpp: n_parallel) queues the
+            # rest, and a queued request that waits longer than the read timeout would be a
+            # false failure of ours, not of the endpoint.
+            slots = asyncio.Semaphore(limits.max_concurrency)
+
+            async def bounded(spec: RequestSpec) -> Exchange:
+                async with slots:
+                    return await self._send(client, spec)
+
+            return list(await asyncio.gather(*(bounded(s) for s in specs)))
 
     def _headers(self, spec: RequestSpec) -> tuple[dict[str, str], dict[str, str]]:
         """Headers to send, and the same headers as recorded (key replaced by a marker)."""
@@ -436,3 +476,83 @@ def _not_followed(exchange: Exchange) -> str:
         "chatcompat never follows redirects, so the API key cannot reach another origin "
         "(point --base-url at the final location)"
     )
+
+
+# --- bounded network streams for the official SDK (Transport.sdk_http_client) ---------------
+
+_HEAD_ALLOWANCE = 64 * 1024  # status line and headers, on top of the body cap
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    """One connection: reads end at the total deadline and at the byte cap."""
+
+    def __init__(self, inner: httpcore.NetworkStream, limits: Limits, secret: bytes | None) -> None:
+        self._inner = inner
+        self._limits = limits
+        self._deadline = time.monotonic() + limits.total_timeout
+        self._left = limits.max_body_bytes + _HEAD_ALLOWANCE
+        self._secret = secret
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        remaining = self._deadline - time.monotonic()
+        total = f"no complete response within the total timeout of {self._limits.total_timeout:g} s"
+        if remaining <= 0:
+            raise httpcore.ReadTimeout(total)
+        try:
+            data = self._inner.read(max_bytes, min(timeout or remaining, remaining))
+        except httpcore.ReadTimeout:
+            if time.monotonic() >= self._deadline:
+                raise httpcore.ReadTimeout(total) from None
+            raise
+        self._left -= len(data)
+        if self._left < 0:
+            cap = self._limits.max_body_bytes
+            raise httpcore.ReadError(f"response exceeded the cap of {cap} bytes (--max-body-bytes)")
+        if self._secret and self._secret in data:  # same length: framing stays valid
+            data = data.replace(self._secret, b"*" * len(self._secret))
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        self._inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore.NetworkBackend):
+    def __init__(self, limits: Limits, secret: str | None) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._limits = limits
+        self._secret = secret.encode() if secret else None
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _BoundedStream(inner, self._limits, self._secret)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _BoundedStream(inner, self._limits, self._secret)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)

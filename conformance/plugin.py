@@ -101,6 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="cap on the events of one stream (default 20000)",
     )
     group.addoption(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="requests in flight at once (default 4; match the server's parallel slots)",
+    )
+    group.addoption(
         "--insecure",
         action="store_true",
         default=False,
@@ -172,6 +178,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         total_timeout=_positive(config, "total_timeout", 60.0),
         max_body_bytes=int(_positive(config, "max_body_bytes", 8 * 1024 * 1024)),
         max_events=int(_positive(config, "max_events", 20_000)),
+        max_concurrency=int(_positive(config, "concurrency", 4)),
     )
     return Settings(
         base_url=base_url,

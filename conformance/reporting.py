@@ -3,11 +3,19 @@
 JUnit XML and the HTML file are written by pytest's junitxml and pytest-html; we add the
 check ID / level / verdict to both, write results.json ourselves, and finally scrub the key
 from every file we produced (a second line of defence behind redaction at the source).
+
+An interrupted run (Ctrl-C, or SIGTERM from CI or a container stop: we turn it into the same
+KeyboardInterrupt) still ends in pytest's session finish, so the three reports are written
+with what was decided so far, and results.json says ``"complete": false``. results.json is
+written atomically, so a second signal never leaves half a file.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -40,10 +48,31 @@ def record_endpoint(config: pytest.Config, endpoint: Any) -> None:
         "model": endpoint.model,
         "embedded_reference_server": endpoint.embedded,
     }
+    try:  # the HTML report's Environment table (pytest-metadata, installed with pytest-html)
+        from pytest_metadata.plugin import metadata_key
+
+        metadata = config.stash[metadata_key]
+        metadata["Base URL"] = state.endpoint["base_url"]
+        metadata["Model"] = endpoint.model
+    except (ImportError, KeyError):
+        pass
+
+
+_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+_SIGNALLED: list[str] = []  # the signal that interrupted the run, if any
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt(f"chatcompat: stopped by {signal.Signals(signum).name}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_STARTED] = time.time()
+    if _settings(session.config).write_reports and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        session.config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _settings(config: pytest.Config):
@@ -76,7 +105,8 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 3),
         "complete": not interrupted,
-        "run_error": state.run_error,
+        "run_error": state.run_error
+        or (f"interrupted by {_SIGNALLED[-1]}" if interrupted and _SIGNALLED else None),
         "exit_status": int(exitstatus),
         "endpoint": state.endpoint,
         "settings": {
@@ -93,6 +123,7 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
             "prompt_tokens": spend.prompt_tokens if spend else 0,
             "completion_tokens": spend.completion_tokens if spend else 0,
             "total_tokens": (spend.prompt_tokens + spend.completion_tokens) if spend else 0,
+            "retried_429": spend.retries if spend else 0,
         },
         "checks": checks,
     }
@@ -111,12 +142,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     results = build_results(config, exitstatus, interrupted)
     path = settings.reports_dir / "results.json"
     text = state_of(config).redact(json.dumps(results, indent=2))
-    path.write_text(text + "\n")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text + "\n")
+    os.replace(partial, path)  # atomic: readers see the old file or the whole new one
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Scrub the key from every report file, whichever plugin wrote it."""
     from .plugin import SETTINGS
+
+    previous = config.stash.get(_PREVIOUS_SIGTERM, None)
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
     settings = config.stash.get(SETTINGS, None)
     if settings is None or not settings.write_reports or STATE_MISSING(config):
@@ -163,9 +200,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state.transport:
         spend = state.transport.spend
         tokens = spend.prompt_tokens + spend.completion_tokens
+        retried = f"; {spend.retries} retried after HTTP 429" if spend.retries else ""
         tr.write_line(
             f"spent: {spend.requests} requests, {tokens} tokens "
-            f"({spend.prompt_tokens} prompt + {spend.completion_tokens} completion)"
+            f"({spend.prompt_tokens} prompt + {spend.completion_tokens} completion){retried}"
         )
     settings = _settings(config)
     learned = settings.capabilities.summary()
