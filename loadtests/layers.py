@@ -5,7 +5,8 @@ runs N greenlets streaming completions (closed loop, like Locust users) through 
 and writes, per request, the completion id, TTFT and ITL gaps as that layer observed them.
 ``loadtests.accuracy --layers`` joins them with the truth server's send log. Layers:
 
-* ``raw``: ``loadtests.http_stream`` (one write per request, a stamp per ``recv``);
+* ``raw``: ``loadtests.http_stream`` (one write per request, kernel receive stamps);
+* ``raw-user``: the same, stamped with ``perf_counter()`` after each ``recv`` returns;
 * ``fasthttp``: Locust's ``FastHttpSession.iter_lines`` (geventhttpclient, 1024-byte reads);
 * ``requests``: ``requests`` with ``iter_lines()`` (what a plain ``HttpUser`` script does);
 * ``requests-unbuffered``: ``requests`` with ``iter_lines(chunk_size=None)``.
@@ -28,7 +29,7 @@ import gevent  # noqa: E402
 from loadtests.http_stream import StreamingClient  # noqa: E402
 from loadtests.metrics import Sample, StreamMeter  # noqa: E402
 
-LAYERS = ("raw", "fasthttp", "requests", "requests-unbuffered")
+LAYERS = ("raw", "raw-user", "fasthttp", "requests", "requests-unbuffered")
 
 
 def _body(tokens: int) -> bytes:
@@ -64,8 +65,8 @@ def _one_raw(client: StreamingClient, body: bytes) -> Sample:
 
 def _worker(layer: str, host: str, body: bytes, until: float, out: list[Sample]) -> None:
     clock = time.perf_counter
-    if layer == "raw":
-        client = StreamingClient(host)
+    if layer.startswith("raw"):
+        client = StreamingClient(host, kernel_stamps=layer == "raw")
         while clock() < until:
             out.append(_one_raw(client, body))
         return

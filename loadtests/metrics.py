@@ -55,7 +55,8 @@ class Sample:
     prompt_tokens: int | None = None
     target_tokens: int | None = None
     schedule_lag_ms: float | None = None
-    start: float = 0.0  # perf_counter at start (this process only; used to join with truth)
+    read_delay_ms: float | None = None  # how late this process read data it already had
+    stamps: str = ""  # "kernel" or "user": where arrival times came from
     worker: str = ""
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 
@@ -25,8 +26,7 @@ class TruthRecord:
         return (self.token_sent_ns[0] - self.start_ns) / 1e6
 
     def gaps_ms(self) -> list[float]:
-        sent = self.token_sent_ns
-        return [(b - a) / 1e6 for a, b in zip(sent, sent[1:], strict=False)]
+        return [(b - a) / 1e6 for a, b in pairwise(self.token_sent_ns)]
 
 
 @dataclass

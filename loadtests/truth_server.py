@@ -6,7 +6,8 @@ Why not the reference server: it is uvicorn + starlette, and on one core it sust
 inter-token latency need. A load tool cannot be checked against a server that is itself
 saturated, so this one does only what the measurement needs: one thread, one epoll loop,
 non-blocking sockets, pre-rendered chunks, a heap of absolute send times, and a short spin
-before each due time (epoll's timeout has millisecond granularity).
+before each due time (epoll's timeout has millisecond granularity). Each chunk is sent with
+``MSG_EOR`` so that TCP autocorking cannot hold it back to merge it with the next one.
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies, chunked responses) and
 Chat Completions (streamed and plain, ``max_tokens``, ``min_tokens``, ``ignore_eos``,
@@ -19,12 +20,14 @@ right after the chunk's ``send`` returned (both ``perf_counter_ns``, CLOCK_MONOT
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 import uuid
@@ -33,7 +36,7 @@ from pathlib import Path
 
 MODEL = "chatcompat-ref-1"
 WORDS = (" river", " stone", " light", " garden", " morning", " quiet", " paper", " city")
-SPIN_S = 0.0015  # wake this long before a due time and spin, as epoll rounds up to 1 ms
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
 MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -60,6 +63,20 @@ class Connection:
     closed: bool = False
 
 
+def _arrival(ancillary: list) -> float:
+    """When the kernel received the bytes (SO_TIMESTAMPNS, realtime) on the perf_counter clock.
+
+    This is the request's true arrival even when this loop was busy and read it late, so the
+    logged TTFT includes the server's own queueing, as a client sees it.
+    """
+    now_ns = time.perf_counter_ns()
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack_from("qq", data)
+            return (sec * 1_000_000_000 + nsec - (time.time_ns() - now_ns)) / 1e9
+    return now_ns / 1e9
+
+
 def _chunked(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload)
 
@@ -72,9 +89,16 @@ class TruthServer:
     """Serve until ``deadline`` (monotonic seconds) or SIGTERM/SIGINT; then write the log."""
 
     def __init__(
-        self, sock: socket.socket, ttft: float, itl: float, log: Path | None, deadline: float
+        self,
+        sock: socket.socket,
+        ttft: float,
+        itl: float,
+        log: Path | None,
+        deadline: float,
+        spin: float = 0.0015,
     ) -> None:
         self.listener = sock
+        self.spin = spin
         self.ttft = ttft
         self.itl = itl
         self.log_path = log
@@ -105,7 +129,7 @@ class TruthServer:
         timeout = 0.2
         if self.heap:
             wait = self.heap[0][0] - now
-            timeout = 0.0 if wait <= SPIN_S else min(wait - SPIN_S, 0.2)
+            timeout = 0.0 if wait <= self.spin else min(wait - self.spin, 0.2)
         for fd, mask in self.epoll.poll(timeout):
             if fd == self.listener.fileno():
                 self._accept()
@@ -126,6 +150,7 @@ class TruthServer:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             self.conns[sock.fileno()] = Connection(sock)
             self.epoll.register(sock.fileno(), select.EPOLLIN)
 
@@ -134,25 +159,23 @@ class TruthServer:
             return
         conn.closed = True
         self.conns.pop(conn.sock.fileno(), None)
-        try:
+        with contextlib.suppress(OSError):
             self.epoll.unregister(conn.sock.fileno())
-        except OSError:
-            pass
         conn.sock.close()
 
     def _read(self, conn: Connection | None) -> None:
         if conn is None:
             return
         try:
-            data = conn.sock.recv(65536)
+            data, ancillary, _, _ = conn.sock.recvmsg(65536, 64)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
+            data, ancillary = b"", []
         if not data:
             self._close(conn)
             return
-        arrived = time.perf_counter()
+        arrived = _arrival(ancillary)
         conn.inbuf += data
         if len(conn.inbuf) > MAX_REQUEST_BYTES:
             self._close(conn)
@@ -167,7 +190,7 @@ class TruthServer:
             return False
         head = bytes(conn.inbuf[:head_end]).decode("latin-1")
         lines = head.split("\r\n")
-        method, path, _ = (lines[0].split(" ") + ["", "", ""])[:3]
+        method, path, _ = [*lines[0].split(" "), "", "", ""][:3]
         headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
         length = int(headers.get("content-length", "0") or 0)
         if len(conn.inbuf) < head_end + 4 + length:
@@ -297,7 +320,7 @@ class TruthServer:
             conn.outbuf += data
             return
         try:
-            sent = conn.sock.send(data)
+            sent = conn.sock.send(data, socket.MSG_EOR)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -309,7 +332,7 @@ class TruthServer:
 
     def _drain(self, conn: Connection) -> None:
         try:
-            sent = conn.sock.send(conn.outbuf)
+            sent = conn.sock.send(conn.outbuf, socket.MSG_EOR)
         except BlockingIOError:
             return
         except OSError:
@@ -333,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--itl-ms", type=float, default=10.0)
     parser.add_argument("--send-log", type=Path)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long")
+    parser.add_argument(
+        "--spin-us",
+        type=float,
+        default=1500.0,
+        help="busy-wait this long before each due time (epoll rounds timeouts up to 1 ms); "
+        "0 under SCHED_FIFO, where spinning would starve the core",
+    )
     args = parser.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -344,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         args.itl_ms / 1000,
         args.send_log,
         time.monotonic() + args.max_seconds,
+        args.spin_us / 1e6,
     )
 
     def _stop(*_: object) -> None:
