@@ -17,6 +17,10 @@ Hostile endpoints are expected (tests/hostile_server.py plays them), hence three
   times, after the delay its ``Retry-After`` asks for (seconds or an HTTP date; 1 s when
   absent) if that is at most ``Limits.max_retry_wait`` seconds. Each retry is recorded on
   the Exchange (``retries``) and counted in ``Spend``; each attempt has its own timeouts.
+* **A silent endpoint costs a few timeouts, not one per request**: after
+  ``Limits.breaker_after`` requests in a row ended in a timeout (six read timeouts: minutes of
+  silence at the default timeouts), the rest of the run's requests fail at once ("not sent",
+  not counted as spent). Any answer in between resets the count.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Limits:
     max_concurrency: int = 4  # requests in flight at once (--concurrency)
     max_retries: int = 2  # retries of an HTTP 429 (see the module docstring)
     max_retry_wait: float = 10.0  # longest Retry-After honoured, seconds
+    breaker_after: int = 6  # timed-out requests in a row after which the rest fail at once
 
 
 @dataclass
@@ -102,6 +107,8 @@ class Exchange:
     t_first_byte: float | None = None
     t_end: float | None = None
     retries: list[str] = field(default_factory=list)  # one line per retried 429
+    timed_out: bool = False
+    sent: bool = True  # False: failed at once by the timeout breaker
 
     def __repr__(self) -> str:
         # pytest shows fixture values in tracebacks: never build the repr of an 8 MiB body.
@@ -190,6 +197,8 @@ class Spend:
     retries: int = 0  # HTTP 429 answers that were retried (each also counts as a request)
 
     def add(self, exchange: Exchange) -> None:
+        if not exchange.sent:
+            return
         self.requests += 1 + len(exchange.retries)
         self.retries += len(exchange.retries)
         usage = exchange.usage or {}
@@ -214,6 +223,7 @@ class Transport:
         self.limits = limits or Limits()
         self.verify_tls = verify_tls
         self.spend = Spend()
+        self._timeouts_in_a_row = 0
 
     @property
     def has_key(self) -> bool:
@@ -279,9 +289,26 @@ class Transport:
 
             async def bounded(spec: RequestSpec) -> Exchange:
                 async with slots:
+                    if self._breaker_open:
+                        return self._not_sent(spec)
                     return await self._send(client, spec)
 
             return list(await asyncio.gather(*(bounded(s) for s in specs)))
+
+    @property
+    def _breaker_open(self) -> bool:
+        return self._timeouts_in_a_row >= self.limits.breaker_after
+
+    def _not_sent(self, spec: RequestSpec) -> Exchange:
+        _, recorded = self._headers(spec)
+        exchange = Exchange(spec=spec, url=self.base_url + spec.path, request_headers=recorded)
+        exchange.t_start = exchange.t_end = time.perf_counter()
+        exchange.sent = False
+        exchange.error = (
+            f"not sent: {self._timeouts_in_a_row} requests in a row timed out, so the rest of "
+            "the run fails at once"
+        )
+        return exchange
 
     def _headers(self, spec: RequestSpec) -> tuple[dict[str, str], dict[str, str]]:
         """Headers to send, and the same headers as recorded (key replaced by a marker)."""
@@ -315,6 +342,10 @@ class Transport:
         exchange.retries = retries
         if exchange.status == 429 and exchange.error is None:
             exchange.error = _rate_limited(exchange, self.limits)
+        if exchange.timed_out:
+            self._timeouts_in_a_row += 1
+        elif exchange.status is not None:
+            self._timeouts_in_a_row = 0
         return exchange
 
     async def _attempt(self, client: httpx.AsyncClient, spec: RequestSpec) -> Exchange:
@@ -326,19 +357,22 @@ class Transport:
             async with asyncio.timeout(limits.total_timeout):
                 await self._receive(client, spec, headers, exchange)
         except TimeoutError:
+            exchange.timed_out = True
             exchange.error = (
                 f"no complete response within the total timeout of {limits.total_timeout:g} s "
                 "(--total-timeout)"
             )
         except httpx.ConnectTimeout:
+            exchange.timed_out = True
             exchange.error = f"ConnectTimeout: no connection within {limits.connect_timeout:g} s"
         except httpx.TimeoutException as exc:
+            exchange.timed_out = True
             exchange.error = (
                 f"{type(exc).__name__}: no data for {limits.read_timeout:g} s "
                 "(read timeout, --request-timeout)"
             )
         except httpx.HTTPError as exc:
-            exchange.error = f"{type(exc).__name__}: {exc}"[:500]
+            exchange.error = f"{type(exc).__name__}: {_detail(exc)}"[:500]
         except SSEError as exc:
             option = "--max-events" if "events" in str(exc) else "--max-body-bytes"
             exchange.error = f"stream rejected: {exc} ({option})"
@@ -407,6 +441,18 @@ class Transport:
         finally:
             exchange.body = bytes(body)
             await response.aclose()
+
+
+def _detail(exc: BaseException) -> str:
+    """The exception's message, or its cause's (httpx.ReadError on a TCP reset has none)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if str(current):
+            return str(current)
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return "the connection broke (no detail given)"
 
 
 def _scrub_bytes(data: bytes, token: bytes, marker: bytes) -> bytes:

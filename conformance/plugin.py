@@ -7,6 +7,7 @@ so we read it from there and add only our own options. Outcome handling lives in
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -137,8 +138,8 @@ def _positive(config: pytest.Config, name: str, default: float) -> float:
     value = config.getoption(name)
     if value is None:
         return default
-    if value <= 0:
-        raise _usage_error(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+    if not value > 0 or not math.isfinite(value):  # nan/inf would disable the bound
+        raise _usage_error(f"--{name.replace('_', '-')} must be > 0 and finite (got {value})")
     return value
 
 
@@ -146,7 +147,11 @@ def _base_url(config: pytest.Config) -> str | None:
     value = config.getoption("base_url", None) or os.environ.get("OPENAI_BASE_URL") or None
     if value is None:
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:  # the URL itself is not shown: it may hold credentials
+        raise _usage_error(f"--base-url is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _usage_error(
             f"--base-url must be an http(s) URL like https://host/v1 (got {redact_url(value)!r})"
@@ -158,6 +163,12 @@ def resolve_settings(config: pytest.Config) -> Settings:
     """Read options and environment; raise a one-line UsageError for bad input."""
     base_url = _base_url(config)
     api_key = config.getoption("api_key") or os.environ.get("OPENAI_API_KEY") or None
+    if api_key and not all("!" <= c <= "~" for c in api_key):
+        # httpx would refuse the header and quote it, key included, in its error message.
+        raise _usage_error(
+            "the API key contains spaces or control characters (a trailing newline or CR "
+            "from a file?); it was not sent"
+        )
     try:
         faults = parse_names(config.getoption("reference_faults") or "")
     except ValueError as exc:
@@ -223,7 +234,11 @@ def pytest_configure(config: pytest.Config) -> None:
     outcomes.install(config, Redactor(settings.api_key))
     settings.write_reports = _is_conformance_run(config) and not hasattr(config, "workerinput")
     if settings.write_reports:
-        settings.reports_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.reports_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            message = f"--reports-dir: cannot create {exc.filename}: {exc.strerror}"
+            raise _usage_error(message) from None
         if not config.getoption("xmlpath", None):
             config.option.xmlpath = str(settings.reports_dir / "junit.xml")
         if not config.getoption("htmlpath", None):
@@ -266,6 +281,12 @@ def _preflight(
                 config,
                 f"chatcompat: no chat completions endpoint at {where}/chat/completions "
                 f"({probe.error or 'HTTP 404'}); does --base-url end with /v1?",
+            )
+        if (models.status or 0) >= 500 and (probe.status or 0) >= 500:
+            _stop(
+                config,
+                f"chatcompat: {where} answers every request with a server error (GET /models: "
+                f"HTTP {models.status}, POST /chat/completions: HTTP {probe.status})",
             )
     if model:
         return model, models

@@ -91,6 +91,10 @@ class Event:
     received_at: float = 0.0
     invalid_utf8: bool = False  # a data line was not valid UTF-8 (so the data is not JSON text)
 
+    def __repr__(self) -> str:  # bounded: an event can be megabytes
+        data = self.data if len(self.data) <= 100 else f"{self.data[:100]}...({len(self.data)})"
+        return f"Event(data={data!r}, event={self.event!r}, id={self.id!r})"
+
 
 class SSEDecoder:
     """Feed raw byte chunks as they arrive; get complete events back from each ``feed``."""

@@ -115,10 +115,14 @@ class StreamMeter:
         try:
             chunk = _loads(data)
         except ValueError:
-            self.error = StreamError("malformed_chunk", f"event is not JSON: {data[:80]!r}")
+            # Not cut here: the caller redacts the key first and shortens afterwards, so an
+            # echoed key can never be split across the cut and leak its first characters.
+            self.error = StreamError("malformed_chunk", f"event is not JSON: {data[:4096]!r}")
             return
         if not isinstance(chunk, dict):
-            self.error = StreamError("malformed_chunk", f"event is not an object: {data[:80]!r}")
+            self.error = StreamError(
+                "malformed_chunk", f"event is not an object: {data[:4096]!r}"
+            )
             return
         if "error" in chunk:
             detail = chunk["error"]

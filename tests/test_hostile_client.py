@@ -1,0 +1,170 @@
+"""The transport's own defences, unit by unit: retry policy, key scrubbing, bounded reprs, and
+the bounded HTTP client handed to the official SDK (tested here directly, whether or not the
+SDK checks use it yet)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from hostile_server import HostileServer
+
+from conformance.client import (
+    Exchange,
+    Limits,
+    RequestSpec,
+    Transport,
+    _scrub_bytes,
+    parse_retry_after,
+    retry_delay,
+)
+from conformance.reference import ReferenceConfig, ReferenceServer
+from conformance.sse import Event
+
+KEY = "sk-client-3e8d1f0a9b7c6d5e"
+CHAT = {"model": "chatcompat-ref-1", "messages": [{"role": "user", "content": "hi"}]}
+FAST = Limits(connect_timeout=2, read_timeout=1, total_timeout=2)
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostileServer]:
+    with (
+        ReferenceServer(ReferenceConfig(api_key=KEY)) as reference,
+        HostileServer(reference.origin) as server,
+    ):
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("1", 1.0), ("2.5", 2.5), ("-3", 0.0), ("soon", None), ("nan", None), (None, None)],
+)
+def test_retry_after_values(header, seconds):
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_http_date():
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=7), usegmt=True), now) == 7
+    assert parse_retry_after(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0
+
+
+def _answer(status: int, **headers: str) -> Exchange:
+    exchange = Exchange(RequestSpec("x", json=CHAT), "http://h/v1/chat/completions", {})
+    exchange.status, exchange.headers = status, list(headers.items())
+    return exchange
+
+
+def test_retry_policy_is_bounded():
+    limits = Limits()
+    assert retry_delay(_answer(429), limits) == 1.0  # no Retry-After: wait a second
+    assert retry_delay(_answer(429, **{"retry-after": "3"}), limits) == 3.0
+    assert retry_delay(_answer(429, **{"retry-after": "3600"}), limits) is None  # too long
+    assert retry_delay(_answer(503, **{"retry-after": "1"}), limits) is None  # 429 only
+
+
+def test_rate_limited_exchange_records_each_retry(hostile):
+    transport = Transport(hostile.url("rate_limit_always"), KEY, FAST)
+    started = time.monotonic()
+    exchange = transport.send(RequestSpec("x", json=CHAT))
+    assert 2 <= time.monotonic() - started < 5  # two waits of Retry-After: 1
+    assert exchange.status == 429 and len(exchange.retries) == 2
+    assert exchange.error == "rate limited: HTTP 429 (Retry-After: '1') after 2 retries"
+    assert transport.spend.requests == 3 and transport.spend.retries == 2
+
+
+def test_scrub_removes_the_key_and_a_cut_off_tail():
+    token, marker = KEY.encode(), b"[REDACTED]"
+    assert _scrub_bytes(b"a " + token + b" b", token, marker) == b"a [REDACTED] b"
+    assert _scrub_bytes(b"capped at " + token[:12], token, marker) == b"capped at [REDACTED]"
+    assert _scrub_bytes(b"ends in sk-c", token, marker) == b"ends in sk-c"  # too short to tell
+
+
+def test_echoed_key_never_reaches_the_exchange(hostile):
+    transport = Transport(hostile.url("echo"), KEY, FAST)
+    plain, stream = transport.send_all(
+        [RequestSpec("a", json=CHAT), RequestSpec("b", json={**CHAT, "stream": True})]
+    )
+    for exchange in (plain, stream):
+        assert exchange.ok
+        recorded = repr(exchange.headers) + exchange.body.decode("latin-1")
+        recorded += "".join(e.data + e.raw.decode("latin-1") for e in exchange.events)
+        assert KEY not in recorded and "[REDACTED]" in recorded
+
+
+def test_reprs_stay_small_for_huge_answers():
+    exchange = _answer(200)
+    exchange.body = b"a" * 8_000_000
+    exchange.body_size = len(exchange.body)
+    exchange.events = [Event(data="b" * 1_000_000, raw=b"c" * 1_000_000)] * 3
+    assert len(repr(exchange)) < 300 and len(repr(exchange.events)) < 1000
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "stream", "error"),
+    [
+        ("gigabyte_body", False, "exceeded the cap"),
+        ("gigabyte_body", True, "exceeded the cap"),
+        ("drip", False, "total timeout of 2 s"),
+        ("endless_stream", True, "total timeout of 2 s"),
+    ],
+)
+def test_sdk_http_client_is_bounded(hostile, behaviour, stream, error):
+    openai = pytest.importorskip("openai")
+    # A read timeout longer than the total: only the total bound can stop the drip.
+    transport = Transport(hostile.url(behaviour), KEY, Limits(read_timeout=3, total_timeout=2))
+    sdk = openai.OpenAI(
+        base_url=transport.base_url,
+        api_key=KEY,
+        max_retries=0,
+        http_client=transport.sdk_http_client(),
+    )
+    started = time.monotonic()
+    with pytest.raises(openai.APIError) as raised:
+        answer = sdk.chat.completions.create(**CHAT, max_tokens=5, stream=stream)
+        for _ in answer if stream else ():
+            pass
+    assert time.monotonic() - started < 2 + 2
+    assert error in str(raised.value.__cause__)
+
+
+def test_sdk_http_client_masks_an_echoed_key(hostile):
+    openai = pytest.importorskip("openai")
+    transport = Transport(hostile.url("echo"), KEY, FAST)
+    sdk = openai.OpenAI(
+        base_url=transport.base_url,
+        api_key=KEY,
+        max_retries=0,
+        http_client=transport.sdk_http_client(),
+    )
+    completion = sdk.chat.completions.create(**CHAT, max_tokens=5)
+    assert KEY not in completion.model_dump_json()
+    assert completion.system_fingerprint == "*" * len(KEY)
+
+
+def test_timeout_breaker_fails_the_rest_of_the_run_at_once(hostile):
+    limits = Limits(connect_timeout=2, read_timeout=1, total_timeout=2, breaker_after=4)
+    transport = Transport(hostile.url("no_response"), KEY, limits)
+    started = time.monotonic()
+    first = transport.send_all([RequestSpec(f"r{i}", json=CHAT) for i in range(8)])
+    assert time.monotonic() - started < 1.9  # one round of read timeouts, then at once
+    assert [e.sent for e in first] == [True] * 4 + [False] * 4
+    assert first[-1].error == (
+        "not sent: 4 requests in a row timed out, so the rest of the run fails at once"
+    )
+    assert transport.spend.requests == 4
+    later = transport.send(RequestSpec("later", json=CHAT))
+    assert not later.sent and time.monotonic() - started < 1.9
+
+
+def test_an_answer_resets_the_timeout_count(hostile):
+    limits = Limits(connect_timeout=2, read_timeout=1, total_timeout=2, breaker_after=2)
+    transport = Transport(hostile.url("no_response"), KEY, limits)
+    assert transport.send(RequestSpec("a", json=CHAT)).timed_out
+    transport.base_url = hostile.url()  # answers again
+    assert transport.send(RequestSpec("b", json=CHAT)).ok
+    transport.base_url = hostile.url("no_response")
+    assert transport.send(RequestSpec("c", json=CHAT)).sent  # 1 in a row, not 2
