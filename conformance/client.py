@@ -295,6 +295,45 @@ class Transport:
 
             return list(await asyncio.gather(*(bounded(s) for s in specs)))
 
+    def send_on_one_connection(
+        self, specs: Sequence[RequestSpec], pause: float = 0.3
+    ) -> tuple[list[Exchange], int]:
+        """Send specs one after another through a pool of ONE kept-alive connection.
+
+        Returns the exchanges and how many TCP connections they took: 1 means the server kept
+        the connection open between them. ``pause`` lets a server's close reach us first, so a
+        close is observed deterministically instead of as a race.
+        """
+        exchanges, connections = asyncio.run(self._send_sequential(specs, pause))
+        for exchange in exchanges:
+            self.spend.add(exchange)
+        return exchanges, connections
+
+    async def _send_sequential(
+        self, specs: Sequence[RequestSpec], pause: float
+    ) -> tuple[list[Exchange], int]:
+        streams: list[Any] = []  # kept alive, so identity comparisons stay meaningful
+
+        async def on_response(response: httpx.Response) -> None:
+            streams.append(response.extensions.get("network_stream"))
+
+        limits = self.limits
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
+            verify=self.verify_tls,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            event_hooks={"response": [on_response]},
+        ) as client:
+            exchanges = []
+            for i, spec in enumerate(specs):
+                if i:
+                    await asyncio.sleep(pause)
+                exchanges.append(await self._send(client, spec))
+        distinct = [s for i, s in enumerate(streams) if all(s is not t for t in streams[:i])]
+        return exchanges, len(distinct)
+
     @property
     def _breaker_open(self) -> bool:
         return self._timeouts_in_a_row >= self.limits.breaker_after

@@ -160,5 +160,10 @@ def test_unknown_model(errors):
 )
 def test_stream_invalid_is_http_error(errors):
     exchange = errors.stream_invalid
+    if exchange is None:
+        pytest.skip(
+            "not applicable: the server rejected none of the invalid requests without streaming "
+            "(see errors.invalid_is_400), so there is no streaming error path to compare"
+        )
     expect(exchange.status == 400, "HTTP 400 before any event", describe_status(exchange), exchange)
     expect(not exchange.events, "no server-sent events", f"{len(exchange.events)} events", exchange)

@@ -120,9 +120,7 @@ class StreamMeter:
             self.error = StreamError("malformed_chunk", f"event is not JSON: {data[:4096]!r}")
             return
         if not isinstance(chunk, dict):
-            self.error = StreamError(
-                "malformed_chunk", f"event is not an object: {data[:4096]!r}"
-            )
+            self.error = StreamError("malformed_chunk", f"event is not an object: {data[:4096]!r}")
             return
         if "error" in chunk:
             detail = chunk["error"]

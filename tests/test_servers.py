@@ -1,4 +1,5 @@
-"""Tests for conformance.servers: process management, model cache, and a real llama.cpp run."""
+"""Tests for conformance.servers: process management, model cache, expectation files and the
+compatibility page, the run-and-compare CLI (on the reference server), a real llama.cpp run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conformance.servers import expectations as ex
 from conformance.servers import models
+from conformance.servers.expectations import Expectation, ExpectationFile
 from conformance.servers.models import ModelChecksumError, ModelSpec, ensure_model
 from conformance.servers.process import ManagedProcess, ServerStartError, free_port
 
@@ -245,3 +248,216 @@ def test_llamacpp_server_answers_a_chat_completion(tmp_path: Path) -> None:
         assert 0 < data["usage"]["completion_tokens"] <= 8
         pid = srv.process.pid if srv.process else -1
     assert _wait_gone(pid)
+
+
+# -- expectations.py -------------------------------------------------------------------------
+
+
+def _results(**outcomes: str) -> dict:
+    """A results.json mapping; keyword names use '__' for '.' (check IDs have dots)."""
+    return {
+        "checks": {
+            cid.replace("__", "."): {"outcome": o, "message": f"said {o}"}
+            for cid, o in outcomes.items()
+        }
+    }
+
+
+def _file(**checks: Expectation) -> ExpectationFile:
+    return ExpectationFile(checks={k.replace("__", "."): v for k, v in checks.items()})
+
+
+def test_expectation_file_round_trips_through_toml(tmp_path: Path) -> None:
+    exp = ExpectationFile(
+        run={"title": 'llama "cpp"', "requests": 14, "wall": 5.5, "settings": {"n_ctx": 4096}},
+        checks={
+            "a.pass": Expectation("pass"),
+            "errors.x[bad_role]": Expectation("fail", why='sends 200 \\ "ok" — ünïcode'),
+            "stream.t": Expectation("fail", why="w", triage="divergence", unstable="timing"),
+        },
+        notes=["closes the connection after a stream", 'a "quoted" note'],
+    )
+    path = tmp_path / "x.toml"
+    path.write_text(ex.render(exp, "x"))
+    assert ex.load(path) == exp
+    assert '"a.pass" = "pass"' in path.read_text()  # passes stay one short line each
+    assert ex.load(tmp_path / "missing.toml") == ExpectationFile()
+
+
+def test_compare_reports_changed_new_missing_and_ignores_unstable() -> None:
+    exp = _file(
+        a__same=Expectation("pass"),
+        b__changed=Expectation("fail", why="w"),
+        c__unstable=Expectation("pass", unstable="sampling"),
+        d__gone=Expectation("warn", why="w"),
+    )
+    got = _results(a__same="pass", b__changed="pass", c__unstable="fail", e__new="fail")
+    cmp = ex.compare(exp, got)
+    assert not cmp.ok
+    text = cmp.report("llamacpp", "expectations/llamacpp.toml")
+    assert "b.changed: expected fail, got pass" in text
+    assert "e.new: got fail" in text and "--update-expectations" in text
+    assert "d.gone: expected warn, not run" in text
+    assert "c.unstable: recorded pass, got fail" in text  # shown, never a failure
+    assert ex.compare(exp, _results(a__same="pass", b__changed="fail", c__unstable="fail",
+                                    d__gone="warn")).ok  # fmt: skip
+
+
+def test_new_passing_check_is_noted_but_not_a_failure() -> None:
+    cmp = ex.compare(_file(a=Expectation("pass")), _results(a="pass", b__new="pass"))
+    assert cmp.ok
+    assert "b.new" in cmp.report("t", "p")
+
+
+def test_merge_keeps_triage_and_flags_what_needs_it() -> None:
+    old = _file(
+        kept=Expectation("fail", why="spec says X, server sends Y", triage="divergence"),
+        flipped=Expectation("warn", why="old reason"),
+        shaky=Expectation("fail", why="timing", unstable="crosses a second"),
+    )
+    old.notes = ["seen in a raw exchange"]
+    runs = [
+        _results(kept="fail", flipped="fail", shaky="pass", varies="pass", fresh="warn"),
+        _results(kept="fail", flipped="fail", shaky="fail", varies="fail", fresh="warn"),
+    ]
+    new = ex.merge(old, runs, {"requests": 3})
+    assert new.run == {"requests": 3}
+    assert new.notes == ["seen in a raw exchange"]
+    assert new.checks["kept"] == old.checks["kept"]
+    assert new.checks["shaky"].unstable == "crosses a second"
+    assert new.checks["flipped"].why.startswith("TODO")  # verdict changed: re-triage
+    assert new.checks["varies"].unstable.startswith("TODO: varied across 2 runs")
+    assert "said warn" in new.checks["fresh"].why
+    found = "\n".join(ex.problems(new))
+    assert "flipped" in found and "varies" in found and "fresh" in found
+    assert "kept" not in found and "shaky" not in found
+
+
+def test_problems_requires_a_one_line_why_for_every_non_pass() -> None:
+    exp = _file(
+        ok=Expectation("pass"),
+        bare=Expectation("fail"),
+        odd=Expectation("maybe", why="w"),
+        multi=Expectation("warn", why="a\nb"),
+        tri=Expectation("warn", why="w", triage="shrug"),
+    )
+    found = "\n".join(ex.problems(exp))
+    assert "bare: fail without a 'why'" in found
+    assert "odd: unknown verdict" in found
+    assert "multi: 'why' must be one line" in found
+    assert "tri: unknown triage" in found
+    assert "ok" not in found
+
+
+# -- compat_doc.py ---------------------------------------------------------------------------
+
+
+def test_compat_doc_has_overview_and_triaged_rows_per_server() -> None:
+    from conformance.checks import CheckInfo, Level
+    from conformance.servers import compat_doc
+
+    registry = {
+        "errors.invalid_is_400": CheckInfo("errors.invalid_is_400", Level.MUST, "400 | please"),
+        "stream.created_constant": CheckInfo("stream.created_constant", Level.MUST, "same"),
+    }
+    found = {
+        "litellm": ExpectationFile(
+            run={"title": "LiteLLM", "version": "LiteLLM 1.0", "requests": 9},
+            checks={"errors.invalid_is_400[bad_role]": Expectation("pass")},
+            notes=["keeps | connections"],
+        ),
+        "llamacpp": ExpectationFile(
+            run={"title": "llama.cpp", "version": "b1", "total_tokens": 77, "model": {}},
+            checks={
+                "errors.invalid_is_400[bad_role]": Expectation(
+                    "fail", why="answers 200 | renders it", triage="divergence"
+                ),
+                "stream.created_constant": Expectation("fail", why="t", unstable="timing"),
+            },
+        ),
+    }
+    page = compat_doc.render(found, registry)
+    assert page.index("## llama.cpp") < page.index("## LiteLLM")  # targets in TARGETS order
+    assert "| Check | Level | llama.cpp | LiteLLM |" in page
+    assert "| `errors.invalid_is_400[bad_role]` | MUST | fail | pass |" in page
+    assert "| `stream.created_constant` | MUST | fail ~ | - |" in page
+    assert "answers 200 \\| renders it" in page and "true divergence" in page
+    assert "*Not compared: timing*" in page
+    assert "77 tokens" in page and "Every check passes." in page
+    assert "- keeps \\| connections" in page
+    assert "- `errors.invalid_is_400`: 400 \\| please" in page
+
+
+# -- litellm_proxy.py ------------------------------------------------------------------------
+
+
+def test_litellm_config_references_keys_by_environment_only() -> None:
+    from conformance.servers.litellm_proxy import MASTER_KEY_ENV, UPSTREAM_KEY_ENV, render_config
+
+    text = render_config("smollm2-135m", "http://127.0.0.1:9/v1", timeout=30)
+    assert f"master_key: os.environ/{MASTER_KEY_ENV}" in text
+    assert f"api_key: os.environ/{UPSTREAM_KEY_ENV}" in text
+    assert 'model: "openai/smollm2-135m"' in text
+    assert "sk-" not in text
+
+
+# -- suite_runner.py + cli.py, end to end on the reference server ----------------------------
+
+REF_KEY = "sk-ref-0123456789abcdef-SECRET"
+
+
+@pytest.fixture
+def reference_target(monkeypatch: pytest.MonkeyPatch):
+    """Register target 'ref': the embedded reference server, optionally playing faults."""
+    import contextlib
+
+    from conformance.reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
+    from conformance.servers import targets
+
+    faults: list[str] = []
+
+    @contextlib.contextmanager
+    def start(workdir: Path):
+        with ReferenceServer(ReferenceConfig(api_key=REF_KEY)) as server:
+            prefix = f"/faults/{','.join(faults)}" if faults else ""
+            yield targets.Target(
+                name="ref",
+                title="reference server",
+                base_url=f"{server.origin}{prefix}/v1",
+                model=DEFAULT_MODEL,
+                api_key=REF_KEY,
+                facts={"version": "ref 1", "model": {"file": "none"}},
+            )
+
+    monkeypatch.setitem(targets.TARGETS, "ref", start)
+    return faults
+
+
+@pytest.mark.slow
+def test_cli_updates_then_compares_and_shows_a_readable_diff(
+    tmp_path: Path, reference_target: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conformance.servers.cli import main
+
+    exp = tmp_path / "expectations" / "ref.toml"
+    doc = tmp_path / "docs" / "compatibility.md"
+    common = ["--reports-dir", str(tmp_path / "reports"), "--expectations", str(exp)]
+    only = ["--", "-k", "stream."]  # one area keeps three suite runs quick
+    assert main(["run", "ref", *common, "--update-expectations", "--docs", str(doc), *only]) == 0
+    written = ex.load(exp)
+    assert written.checks and all(e.verdict in ("pass", "info") for e in written.checks.values())
+    assert written.run["requests"] > 0 and written.run["suite_wall_seconds"] > 0
+    assert "## reference server" in doc.read_text()
+    run_json = (tmp_path / "reports" / "run.json").read_text()
+    assert '"suite_exit_code": 0' in run_json
+
+    assert main(["run", "ref", *common, *only]) == 0
+    assert "all verdicts as expected" in capsys.readouterr().out
+
+    reference_target.append("missing_done")  # the server regresses: [DONE] disappears
+    assert main(["run", "ref", *common, *only]) == 1
+    out = capsys.readouterr().out
+    assert "stream.terminates_with_done: expected pass, got fail" in out
+    for path in (tmp_path / "reports").rglob("*"):  # key went by env: in no file we wrote
+        if path.is_file():
+            assert REF_KEY not in path.read_text(errors="replace"), path

