@@ -109,7 +109,8 @@ def test_reprs_stay_small_for_huge_answers():
         ("gigabyte_body", False, "exceeded the cap"),
         ("gigabyte_body", True, "exceeded the cap"),
         ("drip", False, "total timeout of 2 s"),
-        ("endless_stream", True, "total timeout of 2 s"),
+        # whichever bound comes first: the deadline, or the cap on a fast machine
+        ("endless_stream", True, ("total timeout of 2 s", "exceeded the cap")),
     ],
 )
 def test_sdk_http_client_is_bounded(hostile, behaviour, stream, error):
@@ -128,7 +129,8 @@ def test_sdk_http_client_is_bounded(hostile, behaviour, stream, error):
         for _ in answer if stream else ():
             pass
     assert time.monotonic() - started < 2 + 2
-    assert error in str(raised.value.__cause__)
+    accepted = (error,) if isinstance(error, str) else error
+    assert any(text in str(raised.value.__cause__) for text in accepted)
 
 
 def test_sdk_http_client_masks_an_echoed_key(hostile):
