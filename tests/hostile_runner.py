@@ -71,6 +71,10 @@ def suite_command(reports: Path, *args: str) -> list[str]:
     ]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_suite(workdir: Path, *args: str) -> subprocess.Popen:
     """Start a suite run in ``workdir`` (output to workdir/output.txt); reap it with ``finish``."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +89,9 @@ def start_suite(workdir: Path, *args: str) -> subprocess.Popen:
             cwd=workdir,
             env=env,
             start_new_session=True,  # signals sent to it reach no one else
+            # As a terminal would: a shell's background job (CI runners often are one) starts
+            # with SIGINT ignored, the child would inherit that, and Ctrl-C could not be tested.
+            preexec_fn=_default_sigint,
         )
     finally:
         out.close()
