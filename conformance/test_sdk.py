@@ -19,18 +19,7 @@ from .exchanges import PROMPT
 openai = pytest.importorskip("openai", reason="the openai SDK is not installed")
 pydantic = pytest.importorskip("pydantic")
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+from .test_tools import WEATHER  # noqa: E402 - after the importorskip guards
 
 
 class Place(pydantic.BaseModel):
