@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.servers.process import free_port, wait_for_port
+
 from .stats import summarize
 from .truth import compare, load_send_log
 
@@ -94,7 +96,7 @@ def _prefix(core: int, rt: bool) -> list[str]:
 
 def _start_server(kind: str, log: Path, rt: bool) -> tuple[subprocess.Popen, int]:
     if kind == "reference":
-        port = _free_port()
+        port = free_port()
         command = [
             sys.executable,
             "-m",
@@ -109,7 +111,7 @@ def _start_server(kind: str, log: Path, rt: bool) -> tuple[subprocess.Popen, int
             str(log),
         ]
         server = subprocess.Popen(_prefix(0, rt) + command, stdout=subprocess.DEVNULL)
-        _wait_port(port)
+        wait_for_port(port, timeout=15)
         return server, port
     command = [
         sys.executable,
@@ -132,27 +134,6 @@ def _start_server(kind: str, log: Path, rt: bool) -> tuple[subprocess.Popen, int
     assert server.stdout is not None
     port = int(server.stdout.readline().split()[2].rsplit(":", 1)[1])
     return server, port
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start")
 
 
 def run_level(

@@ -7,11 +7,11 @@ locustfile headless for a bounded time, and stops the server. Extra arguments go
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from conformance.servers.process import free_port, wait_for_port
 
 DEFAULTS = [
     "--headless",
@@ -37,9 +37,7 @@ DEFAULTS = [
 
 
 def main(argv: list[str]) -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -54,15 +52,7 @@ def main(argv: list[str]) -> int:
         ],
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the reference server did not start") from None
-                time.sleep(0.1)
+        wait_for_port(port)
         locustfile = Path(__file__).with_name("locustfile.py")
         command = [sys.executable, "-m", "locust", "-f", str(locustfile)]
         command += ["--host", f"http://127.0.0.1:{port}/v1", *DEFAULTS, *argv]

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 from suite_runner import API_KEY, run_suite
 
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conformance.servers.process import free_port
 
 
 @pytest.mark.parametrize(
@@ -34,7 +29,7 @@ def test_usage_errors(tmp_path, args, message):
 
 def test_unreachable_endpoint_stops_the_run_with_one_line(tmp_path):
     started = time.monotonic()
-    run = run_suite(tmp_path / "reports", f"--base-url=http://127.0.0.1:{_closed_port()}/v1")
+    run = run_suite(tmp_path / "reports", f"--base-url=http://127.0.0.1:{free_port()}/v1")
     assert time.monotonic() - started < 20
     assert run.returncode == 2
     lines = [line for line in run.output.splitlines() if "cannot reach" in line]

@@ -12,36 +12,19 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conformance.servers.process import free_port, wait_for_port
+
 LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py")
 KEY = f"sk-chatcompat-secret-{uuid.uuid4().hex}"
 TTFT_MS = 50.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +49,7 @@ def host() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port(port)
+        wait_for_port(port)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         server.terminate()

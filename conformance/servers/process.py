@@ -73,6 +73,21 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float = 20.0, host: str = LOOPBACK) -> None:
+    """Block until something accepts TCP connections on ``host:port``, or raise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"nothing listens on {host}:{port} after {timeout:g} s"
+                ) from None
+            time.sleep(0.05)
+
+
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
     """Last ``lines`` lines of a log file, decoded leniently (servers print raw bytes)."""
     try:
