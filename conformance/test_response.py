@@ -131,14 +131,21 @@ def test_message_role(shared):
 @check(
     "response.content_string",
     "MUST",
-    "message.content: The contents of the message (string, or null with tool calls).",
+    "message.content: The contents of the message (a string; null only with tool calls or a "
+    "refusal).",
 )
 def test_content_string(shared):
     for choice in choices_of(ok_json(shared.plain)):
         message = choice.get("message") or {}
         content = message.get("content")
-        allowed = isinstance(content, str) or (content is None and message.get("tool_calls"))
-        expect(bool(allowed), "a string (null only with tool_calls)", short(content), shared.plain)
+        explained = message.get("tool_calls") or isinstance(message.get("refusal"), str)
+        allowed = isinstance(content, str) or (content is None and explained)
+        expect(
+            bool(allowed),
+            "a string (null only with tool_calls or a refusal)",
+            short(content),
+            shared.plain,
+        )
 
 
 @check(
