@@ -108,6 +108,19 @@ def test_info_checks_observe_the_variants(runs):
     assert "comment" in comments
 
 
+def test_info_checks_observe_the_endpoint(runs):
+    """Observations follow what the endpoint does: unknown parameters, token ids."""
+
+    def message(run: str, check_id: str) -> str:
+        return runs[run].results["checks"][check_id]["message"]
+
+    assert "rejected" in message("clean", "params.unknown_parameter")
+    assert "accepted" in message("unknown_params_accepted", "params.unknown_parameter")
+    assert runs["clean"].outcomes["logit_bias.bans_token"] == "pass"
+    assert runs["no_token_ids"].outcomes["logit_bias.bans_token"] == "info"
+    assert "does not reveal token ids" in message("no_token_ids", "logit_bias.bans_token")
+
+
 def test_failure_evidence_is_complete(runs):
     """A failing check shows Requirement / Expected / Actual, the exchange and a curl line."""
     output = runs["missing_done"].output

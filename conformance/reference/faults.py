@@ -415,6 +415,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("split_writes", "events may arrive split across network reads"),
         Variant("no_vision", "cleanly rejecting image input (400) is an honest 'unsupported'"),
         Variant("no_audio", "cleanly rejecting audio input (400) is an honest 'unsupported'"),
+        Variant("unknown_params_accepted", "ignoring unknown parameters is reported as INFO"),
+        Variant("no_token_ids", "logprobs entries need no token id (OpenAI sends none)"),
     )
 }
 

@@ -119,6 +119,8 @@ def _distort_call(call: model.ToolCall, faults: frozenset[str]) -> model.ToolCal
 
 
 def _distort_logprob(entry: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    if "no_token_ids" in faults:
+        entry.pop("id", None)
     if "logprob_positive" in faults:
         entry["logprob"] = 0.5
     if "logprob_bytes_wrong" in faults:

@@ -229,7 +229,7 @@ def _check_schema(body: dict, faults: frozenset[str]) -> None:
     known = load_schema("request")["$defs"]["CreateChatCompletionRequest"]
     fields = set(_all_properties(known)) | EXTENSION_FIELDS
     for name in body:
-        if name not in fields:
+        if name not in fields and "unknown_params_accepted" not in faults:
             raise ApiError(400, f"Unrecognized request argument supplied: {name}", param=name)
     relaxed = {
         "accept_out_of_range": ("temperature", "top_p", "presence_penalty", "frequency_penalty"),
