@@ -12,9 +12,9 @@ import re
 import shlex
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .client import Exchange
+from .client import KEY_MARKER, Exchange
 
-REDACTED = "[REDACTED]"
+REDACTED = KEY_MARKER  # one marker for the transport and the evidence
 BODY_LIMIT = 4000
 EVENT_EDGE = 5  # events shown at each end of a long stream
 EVENT_CHARS = 300

@@ -165,6 +165,11 @@ def describe_status(exchange: Exchange) -> str:
     return f"HTTP {exchange.status}"
 
 
+def expect_rejected(exchange: Exchange) -> None:
+    """The request is invalid: it must be answered 400 (not 2xx, 422 or 5xx)."""
+    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+
+
 def ok_json(exchange: Exchange) -> dict[str, Any]:
     """The JSON object body of a successful exchange, or a failed check saying why not."""
     expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)

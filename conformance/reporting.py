@@ -156,7 +156,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, previous)
 
     settings = config.stash.get(SETTINGS, None)
-    if settings is None or not settings.write_reports or STATE_MISSING(config):
+    if settings is None or not settings.write_reports or _state_missing(config):
         return
     redact = state_of(config).redact
     for name in ("results.json", "junit.xml", "report.html"):
@@ -168,14 +168,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 path.write_text(clean)
 
 
-def STATE_MISSING(config: pytest.Config) -> bool:
+def _state_missing(config: pytest.Config) -> bool:
     from .outcomes import STATE
 
     return config.stash.get(STATE, None) is None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if STATE_MISSING(config):
+    if _state_missing(config):
         return
     state = state_of(config)
     if not state.results:
@@ -228,7 +228,7 @@ def pytest_html_report_title(report: Any) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list, summary: list, postfix: list, session: Any) -> None:
     config = session.config
-    if STATE_MISSING(config):
+    if _state_missing(config):
         return
     state = state_of(config)
     total = Counter(r.outcome for r in state.results.values())

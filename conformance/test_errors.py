@@ -6,7 +6,7 @@ import pytest
 
 from .checks import check, expect, short
 from .client import NOT_JSON
-from .exchanges import AUTH_CASES, INVALID_CASE_IDS, describe_status, invalid_cases
+from .exchanges import AUTH_CASES, INVALID_CASE_IDS, describe_status, expect_rejected, invalid_cases
 from .schemas import schema_errors
 
 PARAMS = {name: case.param for name, case in invalid_cases("m").items()}
@@ -61,7 +61,7 @@ def test_auth(errors, case):
 @pytest.mark.parametrize("case", INVALID_CASE_IDS)
 def test_invalid_is_400(errors, case):
     exchange = errors.invalid[case]
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
 
 
 @check(

@@ -12,7 +12,7 @@ from .exchanges import (
     Planned,
     chat_body,
     choices_of,
-    describe_status,
+    expect_rejected,
     first_choice,
     message_of,
     ok_json,
@@ -205,7 +205,7 @@ def test_streamed(logprobbed, capabilities):
 def test_top_without_logprobs(logprobbed, capabilities):
     capabilities.skip_if_absent("logprobs")
     exchange = logprobbed["top_only"]
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
 
 
 @check(
@@ -217,7 +217,7 @@ def test_top_without_logprobs(logprobbed, capabilities):
 def test_top_above_20(logprobbed, capabilities):
     capabilities.skip_if_absent("logprobs")
     exchange = logprobbed["top_21"]
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
 
 
 @check(
@@ -229,7 +229,7 @@ def test_top_above_20(logprobbed, capabilities):
 def test_logit_bias_range(logprobbed, capabilities):
     capabilities.skip_if_absent("logit_bias")
     exchange = logprobbed["bias_101"]
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
 
 
 @check(

@@ -10,7 +10,7 @@ import pytest
 from .capabilities import _has_envelope
 from .checks import check, expect, observe, short
 from .client import RequestSpec
-from .exchanges import Planned, chat_body, describe_status, send_batch
+from .exchanges import Planned, chat_body, describe_status, expect_rejected, send_batch
 from .schemas import load_schema
 
 
@@ -106,7 +106,7 @@ def test_optional_field(optional, case):
 )
 def test_stream_options_requires_stream(optional):
     exchange = optional["stream_options_alone"]
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
 
 
 @check(

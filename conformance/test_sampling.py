@@ -14,6 +14,7 @@ from .exchanges import (
     choices_of,
     count_body,
     describe_status,
+    expect_rejected,
     message_of,
     ok_json,
     ok_stream,
@@ -255,7 +256,7 @@ def test_range_accepted(sampled, case):
 @pytest.mark.parametrize("case", OUTSIDE)
 def test_range_rejected(sampled, case):
     exchange = sampled[case]
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
 
 
 @check(

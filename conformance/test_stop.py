@@ -11,7 +11,7 @@ from .client import RequestSpec
 from .exchanges import (
     Planned,
     count_body,
-    describe_status,
+    expect_rejected,
     first_choice,
     message_of,
     ok_json,
@@ -101,4 +101,4 @@ def test_halts(stopped, capabilities, case):
 def test_at_most_four(stopped, capabilities):
     exchange = stopped["five"]
     capabilities.skip_if_absent("stop")
-    expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
+    expect_rejected(exchange)
