@@ -45,6 +45,7 @@ USER_AGENT = "chatcompat/0.1 (+conformance suite)"
 NOT_JSON = object()
 KEY_MARKER = "[REDACTED]"  # the same marker evidence.Redactor uses
 REDIRECTS = (301, 302, 303, 307, 308)
+STREAM_BODY_KEEP = 1024 * 1024  # raw bytes of a stream kept for evidence (events hold the rest)
 DEFAULT_RETRY_WAIT = 1.0  # seconds, for a 429 without a usable Retry-After
 
 
@@ -459,13 +460,21 @@ class Transport:
             decode_sse = spec.wants_stream or "event-stream" in exchange.content_type
             if decode_sse:
                 exchange.framing = decoder.framing
+            # A stream's content lives in its decoded events (each with its raw bytes); its
+            # raw body is kept only as evidence, so a little of it is enough. Keeping all of it
+            # too doubled the memory of every capped stream.
+            keep = (
+                min(limits.max_body_bytes, STREAM_BODY_KEEP)
+                if decode_sse
+                else (limits.max_body_bytes)
+            )
             async for chunk in response.aiter_bytes():
                 now = time.perf_counter()
                 if exchange.t_first_byte is None:
                     exchange.t_first_byte = now
                 exchange.body_size += len(chunk)
-                if len(body) < limits.max_body_bytes:
-                    body += chunk[: limits.max_body_bytes - len(body)]
+                if len(body) < keep:
+                    body += chunk[: keep - len(body)]
                 if decode_sse:
                     exchange.events.extend(decoder.feed(chunk, now=now))
                 if exchange.body_size > limits.max_body_bytes:

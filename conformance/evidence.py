@@ -76,11 +76,14 @@ def _response_body(exchange: Exchange) -> str:
         if len(events) > 2 * EVENT_EDGE:
             lines.append(f"... [{len(events) - 2 * EVENT_EDGE} events omitted] ...")
             lines += [_event_line(e.raw, e.data) for e in events[-EVENT_EDGE:]]
-        text = "\n".join(lines)
+        text = _truncate("\n".join(lines), BODY_LIMIT)
         if exchange.framing and exchange.framing.unterminated_tail:
             text += f"\n(unterminated tail: {exchange.framing.unterminated_tail[-200:]!r})"
         return text
-    text = exchange.body.decode("utf-8", "replace")
+    # Decode only what is shown: a capped body is megabytes, the evidence a few thousand chars.
+    text = _truncate(exchange.body[: BODY_LIMIT * 4].decode("utf-8", "replace"), BODY_LIMIT)
+    if len(exchange.body) > BODY_LIMIT * 4:
+        text += f" (of {len(exchange.body)} bytes)"
     if exchange.body_size > len(exchange.body):
         text += f"\n... [body capped: {len(exchange.body)} of {exchange.body_size} bytes kept]"
     return text
@@ -97,7 +100,7 @@ def format_exchange(exchange: Exchange, redact: Redactor) -> str:
         timing = f"{exchange.elapsed_ms:.1f} ms" if exchange.elapsed_ms is not None else "?"
         lines.append(f"< HTTP {exchange.status}  ({timing})")
         lines += [f"< {k}: {v}" for k, v in sorted(exchange.headers)]
-        lines.append("< " + _truncate(_response_body(exchange), BODY_LIMIT))
+        lines.append("< " + _response_body(exchange))
     if exchange.error:
         lines.append(f"!! transport: {exchange.error}")
     return redact("\n".join(lines))
