@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
@@ -97,6 +97,16 @@ def expect(
 def observe(text: str, *exchanges: Exchange) -> None:
     """Record an INFO observation and end the check."""
     raise Observation(text, exchanges)
+
+
+#: Skip reasons starting with this become the "not_applicable" outcome: the check could not
+#: judge (no usage chunk to inspect, no tool call made, premise not met). Never a pass.
+NOT_APPLICABLE_PREFIX = "not applicable:"
+
+
+def not_applicable(reason: str) -> NoReturn:
+    """End the check without a verdict, saying why it could not judge."""
+    pytest.skip(f"{NOT_APPLICABLE_PREFIX} {reason}")
 
 
 def short(value: Any, limit: int = 300) -> str:

@@ -5,6 +5,8 @@
   runs with ``--strict`` (which we honour as "warnings fail").
 * INFO -> info: an observation, never a failure.
 * ``pytest.skip("unsupported: ...")`` -> unsupported; a fixture or harness crash -> error.
+* ``not_applicable(reason)`` -> not_applicable: the check could not judge (its premise was not
+  met); counted apart, never as a pass. Any other skip is reported as "skipped".
 Evidence (Requirement / Expected / Actual, exchanges, curl) replaces the traceback.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .checks import CheckFailure, CheckInfo, Observation
+from .checks import NOT_APPLICABLE_PREFIX, CheckFailure, CheckInfo, Observation
 from .client import Transport
 from .evidence import Redactor, curl_command, format_exchange
 
@@ -112,8 +114,11 @@ def _classify(
     if report.skipped:
         reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         reason = redact(reason.removeprefix("Skipped: "))
-        outcome = "unsupported" if reason.startswith(UNSUPPORTED_PREFIX) else "skipped"
-        return outcome, reason
+        if reason.startswith(UNSUPPORTED_PREFIX):
+            return "unsupported", reason
+        if reason.startswith(NOT_APPLICABLE_PREFIX):
+            return "not_applicable", reason
+        return "skipped", reason
     if report.when != "call" and report.failed:
         text = redact(str(report.longrepr))
         report.longrepr = text
@@ -169,6 +174,7 @@ _STATUS = {
     "warn": ("warn", "W", ("WARN", {"yellow": True})),
     "info": ("info", "i", ("INFO", {"cyan": True})),
     "unsupported": ("unsupported", "u", ("UNSUPPORTED", {"yellow": True})),
+    "not_applicable": ("not applicable", "n", ("NOT APPLICABLE", {"cyan": True})),
     "error": ("error", "E", ("ERROR", {"red": True})),
 }
 

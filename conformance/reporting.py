@@ -30,7 +30,16 @@ import pytest
 from .evidence import redact_url
 from .outcomes import state_of
 
-OUTCOMES = ("pass", "fail", "warn", "unsupported", "info", "error", "skipped")
+OUTCOMES = (
+    "pass",
+    "fail",
+    "warn",
+    "unsupported",
+    "not_applicable",
+    "info",
+    "error",
+    "skipped",
+)
 _STARTED = pytest.StashKey[float]()
 
 

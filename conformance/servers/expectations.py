@@ -40,7 +40,7 @@ __all__ = [
     "render",
 ]
 
-OUTCOMES = ("pass", "fail", "warn", "unsupported", "info", "error", "skipped")
+OUTCOMES = ("pass", "fail", "warn", "unsupported", "not_applicable", "info", "error", "skipped")
 TRIAGES = ("divergence", "false-alarm", "redundant", "observation")
 TODO = "TODO"
 
