@@ -41,6 +41,12 @@ class RunState:
     results: dict[str, CheckResult] = field(default_factory=dict)
     endpoint: dict[str, Any] = field(default_factory=dict)
     run_error: str | None = None  # the preflight message that stopped the run, if any
+    #: The negotiated request dialect (token-limit field, temperature, seed, reasoning), set
+    #: once at preflight; every report shows it.
+    dialect: dict[str, Any] = field(default_factory=dict)
+    #: Run-level findings with one cause (e.g. "streams aborted when requests overlap: N checks
+    #: affected"), named once in every report instead of as N unrelated failures.
+    findings: list[str] = field(default_factory=list)
 
 
 STATE = pytest.StashKey[RunState]()
