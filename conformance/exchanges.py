@@ -9,25 +9,46 @@ from typing import Any
 
 import pytest
 
+from . import dialect
 from .checks import expect, short
 from .client import NOT_JSON, Exchange, RequestSpec
 
 PROMPT = "Say hello to a conformance test suite in one short sentence."
-MAX_TOKENS = 24
-SEED = 7
+MAX_TOKENS = 24  # visible tokens; the dialect adds headroom for reasoning
 
 
 def chat_body(model: str, **extra: Any) -> dict[str, Any]:
-    """A small, deterministic request: temperature 0, fixed seed, few tokens."""
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-        "seed": SEED,
-    }
+    """A small request in the negotiated dialect (see ``dialect.py``), plus ``extra``.
+
+    ``max_tokens=N`` in ``extra`` means "N visible tokens": it is sent as the dialect's
+    token-limit field with the reasoning headroom added. ``temperature=1`` (the default value)
+    is left out where the endpoint accepts no temperature. A check about a token-limit field
+    itself sets it literally with ``with_limit``.
+    """
+    current = dialect.current()
+    visible = extra.pop("max_tokens", MAX_TOKENS)
+    messages = extra.pop("messages", [{"role": "user", "content": PROMPT}])
+    body = current.base(model, messages, visible)
+    if current.temperature is None and extra.get("temperature") == 1:
+        del extra["temperature"]
     body.update(extra)
     return body
+
+
+def sent_limit(exchange: Exchange) -> tuple[str, int]:
+    """(field, value) of the token limit the request of ``exchange`` carried."""
+    body = exchange.spec.json if isinstance(exchange.spec.json, dict) else {}
+    for name in dialect.TOKEN_FIELDS:
+        if isinstance(body.get(name), int):
+            return name, body[name]
+    raise AssertionError(f"request {exchange.label!r} carried no token limit")
+
+
+def with_limit(body: dict[str, Any], field: str, value: int) -> dict[str, Any]:
+    """``body`` with exactly one token-limit field, ``field``, set literally to ``value``."""
+    out = {k: v for k, v in body.items() if k not in dialect.TOKEN_FIELDS}
+    out[field] = value
+    return out
 
 
 def model_ids(exchange: Exchange) -> list[str]:
@@ -79,7 +100,8 @@ def invalid_cases(model: str) -> dict[str, InvalidCase]:
     user = [{"role": "user", "content": "hi"}]
     # max_tokens bounds the cost when a server wrongly accepts the request: llama.cpp generates
     # to the end of its context (minutes on CPU) for an empty or unbounded request.
-    cap = {"model": model, "max_tokens": INVALID_MAX_TOKENS}
+    current = dialect.current()
+    cap = {"model": model, **current.limit(INVALID_MAX_TOKENS), **current.extra_body}
     return {
         "malformed_json": InvalidCase(None, None, raw=b'{"model": "x", "messages": [{"role": '),
         "missing_messages": InvalidCase({**cap}, "messages"),

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from . import exchanges, outcomes, reporting
+from . import dialect, exchanges, outcomes, reporting
 from .capabilities import Capabilities, parse_capabilities
 from .client import Limits, RequestSpec, Transport
 from .evidence import Redactor, redact_url
@@ -128,6 +128,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
         help="start the embedded reference server with these faults (comma list)",
     )
+    dialect.add_options(group)
 
 
 def _usage_error(message: str) -> pytest.UsageError:
@@ -174,6 +175,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     except ValueError as exc:
         raise _usage_error(f"--reference-faults: {exc}") from None
     try:
+        dialect.overrides_from(config)  # validated here so bad input stops the run at once
         declared = parse_capabilities(config.getoption("capabilities"))
         absent = parse_capabilities(config.getoption("without_capabilities"))
     except ValueError as exc:
@@ -305,9 +307,15 @@ def chatcompat_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def capabilities(chatcompat_settings: Settings) -> Capabilities:
+def capabilities(request: pytest.FixtureRequest, chatcompat_settings: Settings) -> Capabilities:
     """Declared and learned capabilities; checks call ``capabilities.gate(name, exchange)``."""
-    return chatcompat_settings.capabilities
+    learned = chatcompat_settings.capabilities
+
+    def reconcile() -> None:  # decided from all uses, whatever the order of the checks
+        request.session.testsfailed += learned.reconcile(outcomes.state_of(request.config).results)
+
+    request.addfinalizer(reconcile)
+    return learned
 
 
 @pytest.fixture(scope="session")
@@ -329,6 +337,8 @@ def endpoint(request: pytest.FixtureRequest, chatcompat_settings: Settings) -> E
     model, models_exchange = _preflight(
         request.config, transport, settings.model or (DEFAULT_MODEL if settings.embedded else None)
     )
+    settings.capabilities.transport = transport  # for twin requests that attribute a 400
+    dialect.settle(request.config, transport, model)
     result = Endpoint(transport, base_url, model, settings.embedded, models_exchange)
     reporting.record_endpoint(request.config, result)
     return result

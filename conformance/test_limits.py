@@ -14,17 +14,16 @@ from .exchanges import (
     ok_stream,
     send_batch,
     streamed_finish_reasons,
+    with_limit,
 )
 
 LIMIT = 5
 MODES = ["non-streamed", "streamed"]
-FIELDS = {"max_tokens": None, "max_completion_tokens": "max_completion_tokens"}
+FIELDS = {"max_tokens": "max_tokens", "max_completion_tokens": "max_completion_tokens"}
 
 
 def _body(model: str, field: str, streamed: bool) -> dict:
-    body = count_body(model, 50, **{field: LIMIT})
-    if field != "max_tokens":
-        body.pop("max_tokens")
+    body = with_limit(count_body(model, 50), field, LIMIT)
     if streamed:
         body.update(stream=True, stream_options={"include_usage": True})
     return body
@@ -97,12 +96,14 @@ test_max_tokens_respected = check(
     "max_tokens.respected",
     "MUST",
     "max_tokens: The maximum number of tokens that can be generated in the chat completion.",
+    capability="max_tokens",
 )(_limit_check("max_tokens"))
 test_max_tokens_finish_length = check(
     "max_tokens.finish_length",
     "MUST",
     'finish_reason is "length" if the maximum number of tokens specified in the request was '
     "reached.",
+    capability="max_tokens",
 )(_finish_check("max_tokens"))
 test_max_completion_tokens_respected = check(
     "max_completion_tokens.respected",
