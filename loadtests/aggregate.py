@@ -10,7 +10,10 @@ Which requests count where:
   (the summed overlap of every request with the window, divided by its length; requests cut
   off when the test stopped count until then);
 * goodput: the share of requests started in the window that succeeded *and* met every
-  per-request SLO given with ``--goodput`` (e.g. ``ttft_ms=500,tpot_ms=50``).
+  per-request SLO given with ``--goodput`` (e.g. ``ttft_ms=500,tpot_ms=50``);
+* censored: requests started in the window and still in flight at the end (``censored.py``);
+* connections: ``connect_ms`` over the finished requests that opened a connection, and the
+  share of finished requests that did (1.0 when the server closes after every response).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from .censored import censored_view
 from .metrics import Sample
 from .stats import summarize
 
@@ -148,8 +152,32 @@ def aggregate(
         },
         "prompt_tokens": summarize(s.prompt_tokens for s in ok if s.prompt_tokens is not None),
         "stamps": dict(Counter(s.stamps for s in ok if s.stamps)),
+        "connect_ms": summarize(s.connect_ms for s in finished if s.connect_ms is not None),
+        "connect_share": (
+            sum(1 for s in finished if s.connect_ms is not None) / len(finished)
+            if finished
+            else None
+        ),
+        "ttft_write_ms": summarize(s.ttft_write_ms for s in ok if s.ttft_write_ms is not None),
+        "censored": censored_view(started, ok),
+        "protocol_warnings": dict(Counter(s.protocol_warning for s in ok if s.protocol_warning)),
+        "reasoning": _reasoning(ok),
+        "token_field": dict(Counter(s.token_field for s in finished if s.token_field)),
     }
     return result
+
+
+def _reasoning(ok: list[Sample]) -> dict[str, Any]:
+    """Reasoning tokens (from usage) and time to first content for streams with reasoning."""
+    streamed = [s for s in ok if s.reasoning_chunks]
+    return {
+        "requests_with_reasoning_deltas": len(streamed),
+        "reasoning_tokens": summarize(
+            s.reasoning_tokens for s in ok if s.reasoning_tokens is not None
+        ),
+        "ttfc_ms": summarize(s.ttfc_ms for s in streamed if s.ttfc_ms is not None),
+        "no_content": sum(1 for s in streamed if s.ttfc_ms is None),
+    }
 
 
 def _target(samples: list[Sample]) -> int | None:

@@ -7,8 +7,13 @@ blocks and holds a small SSE event back until the block fills or the next event 
 against the truth server (see docs/loadtests.md, "Choosing the HTTP layer"), this client is
 both the most accurate and the cheapest per event, because it does only this:
 
-* the request line, headers and body go out in one ``sendall``, and the clock starts right
-  before it (never at the headers while the body is still to be written);
+* the clock starts when the request is issued: before the connection is opened when one is
+  needed (TCP connect and TLS handshake count, as every client experiences them), else right
+  before the write. ``Response.connect_s`` says how long opening took (``None``: a kept-alive
+  connection was reused) and ``Response.sent_at`` when the request's single write began (the
+  server-side view: a latency from there excludes connection set-up);
+* the request line, headers and body go out in one ``sendall`` (never the headers while the
+  body is still to be written);
 * every read (up to 64 KiB) is stamped with the time its bytes arrived, and every SSE event
   completed by that read carries that stamp. On Linux over plain TCP the stamp is the
   kernel's receive timestamp (``SO_TIMESTAMPNS``, taken when the segment reached this host),
@@ -47,11 +52,16 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class StreamError(Exception):
-    """A transport or protocol failure; ``kind`` is a short stable label for error counts."""
+    """A transport or protocol failure; ``kind`` is a short stable label for error counts.
+
+    ``response`` (set by ``StreamingClient.request``) carries the request's start and connect
+    time, so a failed request is timed from the same moment as a successful one.
+    """
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+        self.response: Response | None = None
 
 
 @dataclass
@@ -62,7 +72,9 @@ class Response:
     reason: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: bytearray = field(default_factory=bytearray)
-    start: float = 0.0  # perf_counter() right before the request was written
+    start: float = 0.0  # perf_counter() when the request was issued (before any connect)
+    sent_at: float = 0.0  # perf_counter() right before the request's single write
+    connect_s: float | None = None  # time to open the connection; None: one was reused
     head_at: float = 0.0  # when the status line and headers were complete
     end: float = 0.0  # when the last byte of the response was read
     bytes_read: int = 0
@@ -255,8 +267,9 @@ class StreamingClient:
         body: bytes,
         headers: dict[str, str],
         on_events: Callable[[list], None] | None = None,
+        issued: float | None = None,
     ) -> Response:
-        return self.request("POST", path, body, headers, on_events)
+        return self.request("POST", path, body, headers, on_events, issued)
 
     def request(
         self,
@@ -265,23 +278,50 @@ class StreamingClient:
         body: bytes,
         headers: dict[str, str],
         on_events: Callable[[list], None] | None = None,
+        issued: float | None = None,
     ) -> Response:
         """Send one request and read the whole response.
 
         ``on_events`` receives each batch of SSE events (``conformance.sse.Event``, stamped with
         the read that completed them) as soon as a read completes them; it may raise to abort.
         A reused keep-alive connection the server had already closed is retried once.
+        ``issued`` (a ``perf_counter`` reading) lets the caller start the clock itself, so
+        that a request interrupted before this returns is timed from the same moment.
         """
+        if issued is None:
+            issued = time.perf_counter()
         payload = self.request_bytes(method, path, body, headers)
+        response = Response(start=issued)
+        try:
+            return self._exchange(payload, response, on_events)
+        except StreamError as exc:
+            exc.response = response
+            raise
+
+    def _open(self, response: Response) -> socket.socket:
+        """Connect (TCP, TLS) and add the time it took to ``response.connect_s``."""
+        began = time.perf_counter()
+        try:
+            self._sock = self._connect()
+        finally:
+            response.connect_s = (response.connect_s or 0.0) + time.perf_counter() - began
+        return self._sock
+
+    def _exchange(
+        self, payload: bytes, response: Response, on_events: Callable[[list], None] | None
+    ) -> Response:
+        """Write the request and read its reply, retrying once on a stale kept-alive socket.
+
+        A retry keeps the original start: the caller waited for the failed attempt too.
+        """
         for attempt in (0, 1):
             reused = self._sock is not None
-            if self._sock is None:
-                self._sock = self._connect()
-            response = Response()
+            sock = self._sock if self._sock is not None else self._open(response)
+            response.bytes_read = response.reads = 0
             try:
-                response.start = time.perf_counter()
-                self._sock.sendall(payload)
-                self._read(self._sock, response, on_events)
+                response.sent_at = time.perf_counter()
+                sock.sendall(payload)
+                self._read(sock, response, on_events)
             except StaleConnection:
                 self.close()
                 if reused and attempt == 0:

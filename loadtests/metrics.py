@@ -2,19 +2,27 @@
 
 Definitions (all times in milliseconds, from ``perf_counter`` differences, not rounded):
 
-* TTFT: request start (just before the request was written) to the arrival of the first
-  chunk that carries output: non-empty ``content``, ``reasoning_content``/``reasoning``,
+* TTFT: from the moment the request was issued (before the connection was opened, when one
+  was needed: a client waits for TCP and TLS set-up too) to the arrival of the first chunk
+  that carries output: non-empty ``content``, ``reasoning_content``/``reasoning``,
   ``refusal``, or a ``tool_calls``/``function_call`` delta. A role-only first chunk
   (``{"role": "assistant", "content": ""}``) and a usage-only last chunk carry no output.
+* TTFT after write (``ttft_write_ms``): the same end, from the request's single write: the
+  server's view, without connection set-up. ``connect_ms``: how long opening took.
+* TTFC (time to first content): to the first non-empty ``content`` delta; it differs from
+  TTFT when reasoning deltas (``reasoning_content``/``reasoning``) come first.
 * ITL: every gap between the arrivals of consecutive output-carrying chunks, one sample per
   gap. A chunk that carries several tokens is one arrival, so ITL is per *chunk*; TPOT is
   per *token*. Chunks that arrive in the same read get the same stamp (gap 0): they did
   arrive together.
-* E2E: request start to the last byte of the response.
+* E2E: request issued to the last byte of the response.
 * TPOT: (E2E - TTFT) / (output tokens - 1), for requests with at least two output tokens.
 * Output tokens: ``usage.completion_tokens`` from the stream (``stream_options.include_usage``)
   when the server sends it, else the number of output-carrying chunks; ``tokens_source`` says
-  which.
+  which. ``reasoning_tokens``: ``usage.completion_tokens_details.reasoning_tokens``.
+* End of stream: ``[DONE]`` or a ``finish_reason``. With neither, the stream was cut short
+  (``truncated_stream``); a ``finish_reason`` without ``[DONE]`` is a success with the
+  protocol warning ``no_done``. ``"error": null`` in a chunk is not an error.
 
 The meter does its JSON parsing as each event arrives (a few microseconds per event), not
 at the end of the request: a burst of parsing at the end of one stream would stall every
@@ -33,6 +41,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
 OUTPUT_TEXT_KEYS = ("content", "reasoning_content", "reasoning", "refusal")
+REASONING_KEYS = ("reasoning_content", "reasoning")
 OUTPUT_LIST_KEYS = ("tool_calls",)
 
 
@@ -48,6 +57,14 @@ class Sample:
     completion_id: str = ""
     ttft_ms: float | None = None
     e2e_ms: float = 0.0
+    connect_ms: float | None = None  # opening the connection (TCP, TLS); None: reused
+    ttft_write_ms: float | None = None  # TTFT from the request's write (no connection set-up)
+    ttfc_ms: float | None = None  # to the first non-empty content delta
+    reasoning_chunks: int = 0  # chunks carrying reasoning_content / reasoning
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
+    finish_reason: str = ""
+    protocol_warning: str = ""  # a success that broke the protocol mildly ("no_done")
+    token_field: str = ""  # the token-limit field sent (max_tokens / max_completion_tokens)
     itl_ms: list[float] = field(default_factory=list)
     output_tokens: int | None = None
     tokens_source: str = ""
@@ -94,11 +111,14 @@ class StreamMeter:
     def __init__(self, start: float) -> None:
         self.start = start
         self.first: float | None = None
+        self.first_content: float | None = None
         self.last: float | None = None
         self.gaps: list[float] = []
         self.chunks = 0
+        self.reasoning_chunks = 0
         self.usage: dict[str, Any] | None = None
         self.completion_id = ""
+        self.finish_reason = ""
         self.done = False
         self.error: StreamError | None = None
 
@@ -122,8 +142,8 @@ class StreamMeter:
         if not isinstance(chunk, dict):
             self.error = StreamError("malformed_chunk", f"event is not an object: {data[:4096]!r}")
             return
-        if "error" in chunk:
-            detail = chunk["error"]
+        detail = chunk.get("error")
+        if detail is not None:  # "error": null is what some servers put in every chunk
             message = detail.get("message", "") if isinstance(detail, dict) else str(detail)
             self.error = StreamError("stream_error_event", str(message)[:200])
             return
@@ -133,9 +153,23 @@ class StreamMeter:
         if isinstance(usage, dict):
             self.usage = usage
         choices = chunk.get("choices")
-        if isinstance(choices, list) and any(
-            isinstance(c, dict) and carries_output(c.get("delta")) for c in choices
-        ):
+        if not isinstance(choices, list):
+            return
+        output = False
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if carries_output(delta):
+                output = True
+                if self.first_content is None and delta.get("content"):
+                    self.first_content = at
+                if any(delta.get(key) for key in REASONING_KEYS):
+                    self.reasoning_chunks += 1
+            reason = choice.get("finish_reason")
+            if reason and isinstance(reason, str):
+                self.finish_reason = reason
+        if output:
             self.chunks += 1
             if self.first is None:
                 self.first = at
@@ -148,23 +182,39 @@ class StreamMeter:
         sample.e2e_ms = (end - self.start) * 1000.0
         sample.completion_id = self.completion_id
         sample.content_chunks = self.chunks
+        sample.reasoning_chunks = self.reasoning_chunks
+        sample.finish_reason = self.finish_reason
         sample.target_tokens = target_tokens
         sample.itl_ms = self.gaps
         if self.first is not None:
             sample.ttft_ms = (self.first - self.start) * 1000.0
-        completion = (self.usage or {}).get("completion_tokens")
-        if isinstance(completion, int) and not isinstance(completion, bool):
+        if self.first_content is not None:
+            sample.ttfc_ms = (self.first_content - self.start) * 1000.0
+        usage = self.usage or {}
+        completion = usage.get("completion_tokens")
+        if _is_int(completion):
             sample.output_tokens, sample.tokens_source = completion, "usage"
         else:
             sample.output_tokens, sample.tokens_source = self.chunks, "chunks"
-        prompt = (self.usage or {}).get("prompt_tokens")
-        if isinstance(prompt, int) and not isinstance(prompt, bool):
-            sample.prompt_tokens = prompt
+        if _is_int(usage.get("prompt_tokens")):
+            sample.prompt_tokens = usage["prompt_tokens"]
+        details = usage.get("completion_tokens_details")
+        if isinstance(details, dict) and _is_int(details.get("reasoning_tokens")):
+            sample.reasoning_tokens = details["reasoning_tokens"]
         if self.error is not None:
             sample.ok, sample.error_kind, sample.error = False, self.error.kind, str(self.error)
+        elif not self.done and not self.finish_reason:
+            sample.ok, sample.error_kind = False, "truncated_stream"
+            sample.error = "the stream ended without a finish_reason or [DONE]"
         elif self.first is None:
             sample.ok, sample.error_kind = False, "no_output"
             sample.error = "the stream carried no content or tool-call delta"
         else:
             sample.ok = True
+            if not self.done:
+                sample.protocol_warning = "no_done"
         return sample
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .aggregate import Window, aggregate, parse_goodput
+from .censored import warning
+from .dialect import describe
 from .metrics import Sample
 from .recorder import Step
 from .slo import Verdict, check, parse_gates
@@ -35,6 +37,14 @@ CSV_FIELDS = (
     "ttft_ms",
     "tpot_ms",
     "e2e_ms",
+    "connect_ms",
+    "ttft_write_ms",
+    "ttfc_ms",
+    "reasoning_chunks",
+    "reasoning_tokens",
+    "finish_reason",
+    "protocol_warning",
+    "token_field",
     "output_tokens",
     "tokens_source",
     "content_chunks",
@@ -88,12 +98,14 @@ def write_reports(state: Any, environment: Any) -> Outcome:
     result = aggregate(samples, overall, goodput)
     step_results = [aggregate(samples, w, goodput) for w in steps]
     outcome = Outcome(verdicts=check(parse_gates(settings.slo), result))
+    notes = run_notes(result, settings.token_field)
     document = {
         "tool": "chatcompat loadtests",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": settings.redacted(),
         "run": run_info(recorder, environment, overall),
         "overall": result,
+        "notes": notes,
         "steps": step_results,
         "slo": [
             {"gate": str(v.gate), "value": v.value, "passed": v.passed} for v in outcome.verdicts
@@ -102,13 +114,20 @@ def write_reports(state: Any, environment: Any) -> Outcome:
             "percentiles": "linear interpolation between closest ranks over raw samples",
             "arrival_stamps": "kernel receive timestamps (SO_TIMESTAMPNS) where available, "
             "else perf_counter after each read; see 'stamps' per request",
-            "ttft": "request start (before the single write) to first content or tool-call chunk",
+            "ttft": "request issued (before connecting, when a connection was opened) to the "
+            "first output chunk (content, reasoning, refusal or tool call)",
+            "ttft_write": "TTFT from the request's single write: the server's view, no connect",
+            "connect": "TCP connect + TLS handshake, for requests that opened a connection",
+            "ttfc": "request issued to the first non-empty content delta (after any reasoning)",
+            "censored": "requests in flight at the end; elapsed times are lower bounds",
+            "end_of_stream": "neither finish_reason nor [DONE]: truncated_stream (an error); "
+            "finish_reason without [DONE]: success with protocol warning no_done",
             "itl": "gap between consecutive output-carrying chunks (per chunk, not per token)",
             "tpot": "(E2E - TTFT) / (output tokens - 1)",
         },
     }
     if settings.no_report:
-        print_summary(result, step_results, outcome, {})
+        print_summary(result, step_results, outcome, {}, notes)
         return outcome
     directory = Path(settings.report_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -126,8 +145,46 @@ def write_reports(state: Any, environment: Any) -> Outcome:
     from .report_html import render_html
 
     outcome.paths["html"].write_text(render_html(document, samples, overall, steps))
-    print_summary(result, step_results, outcome, outcome.paths)
+    print_summary(result, step_results, outcome, outcome.paths, notes)
     return outcome
+
+
+def run_notes(result: dict[str, Any], token_option: str) -> list[str]:
+    """Sentences a reader must not miss: censoring, protocol warnings, dialect, reasoning."""
+    notes = []
+    censored = warning(result["censored"])
+    if censored:
+        notes.append("WARNING: " + censored)
+    for kind, count in result["protocol_warnings"].items():
+        if kind == "no_done":
+            notes.append(
+                f"protocol warning: {count} streams ended with a finish_reason but no [DONE]"
+            )
+        else:
+            notes.append(f"protocol warning: {kind} in {count} streams")
+    if result["token_field"]:
+        notes.append(describe(token_option, result["token_field"]))
+    reasoning = result["reasoning"]
+    if reasoning["requests_with_reasoning_deltas"]:
+        ttfc = reasoning["ttfc_ms"]
+        notes.append(
+            f"{reasoning['requests_with_reasoning_deltas']} streams carried reasoning deltas: "
+            f"TTFT counts the first reasoning delta; time to first content p50/p99 "
+            f"{_fmt(ttfc['p50'])} / {_fmt(ttfc['p99'])} ms"
+        )
+    if reasoning["reasoning_tokens"]["count"]:
+        tokens = reasoning["reasoning_tokens"]
+        notes.append(
+            f"reasoning tokens per request: mean {_fmt(tokens['mean'])}, max {tokens['max']}"
+        )
+    share = result["connect_share"]
+    if share:
+        connect = result["connect_ms"]
+        notes.append(
+            f"{share:.1%} of requests opened a connection (connect p50/p99 "
+            f"{_fmt(connect['p50'], 2)} / {_fmt(connect['p99'], 2)} ms, included in TTFT and E2E)"
+        )
+    return notes
 
 
 def run_info(recorder: Any, environment: Any, overall: Window) -> dict[str, Any]:
@@ -179,6 +236,14 @@ def write_csv(path: Path, samples: list[Sample], overall: Window, steps: list[Wi
                     _num(s.ttft_ms),
                     _num(s.tpot_ms),
                     _num(s.e2e_ms),
+                    _num(s.connect_ms),
+                    _num(s.ttft_write_ms),
+                    _num(s.ttfc_ms),
+                    s.reasoning_chunks,
+                    _num(s.reasoning_tokens),
+                    s.finish_reason,
+                    s.protocol_warning,
+                    s.token_field,
                     _num(s.output_tokens),
                     s.tokens_source,
                     s.content_chunks,
@@ -209,7 +274,11 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def print_summary(
-    result: dict[str, Any], steps: list[dict[str, Any]], outcome: Outcome, paths: dict[str, Path]
+    result: dict[str, Any],
+    steps: list[dict[str, Any]],
+    outcome: Outcome,
+    paths: dict[str, Path],
+    notes: list[str] | None = None,
 ) -> None:
     """A short table on stdout: the numbers a person looks at first."""
     lines = ["", "chatcompat load test (raw samples; ms)"]
@@ -232,6 +301,7 @@ def print_summary(
         lines.append(
             "errors: " + ", ".join(f"{k} {v}" for k, v in result["errors_by_kind"].items())
         )
+    lines += notes or []
     for verdict in outcome.verdicts:
         state = "PASS" if verdict.passed else "FAIL"
         lines.append(f"SLO {state}: {verdict.gate} (measured {_fmt(verdict.value, 3)})")

@@ -25,7 +25,10 @@ th{background:#f4f4f4}td.l,th.l{text-align:left}
 .note{color:#666;font-size:12px}img{max-width:100%;border:1px solid #eee}
 """
 METRICS = (
-    ("TTFT", "ttft_ms"),
+    ("TTFT (from request issued)", "ttft_ms"),
+    ("TTFT after write (server view)", "ttft_write_ms"),
+    ("TTFC (first content, reasoning streams)", "ttfc_ms"),
+    ("Connect (requests that opened one)", "connect_ms"),
     ("ITL", "itl_ms"),
     ("TPOT", "tpot_ms"),
     ("E2E", "e2e_ms"),
@@ -58,7 +61,7 @@ def _latency_table(entry: dict[str, Any]) -> str:
     head = "".join(f"<th>{s}</th>" for s in STATS)
     rows = []
     for label, key in METRICS:
-        summary = entry[key]
+        summary = entry[key] if key != "ttfc_ms" else entry["reasoning"][key]
         if not summary.get("count"):
             continue
         cells = "".join(f"<td>{_n(summary.get(s))}</td>" for s in STATS)
@@ -95,9 +98,29 @@ def _overview(entry: dict[str, Any]) -> str:
         ("output token source", _e(json.dumps(out.get("sources")))),
         ("prompt tokens mean", _n(entry["prompt_tokens"].get("mean"), 1)),
         ("arrival stamps", _e(json.dumps(entry["stamps"]))),
+        ("share of requests that opened a connection", _n(entry["connect_share"], 3)),
+        ("censored (in flight at the end)", _censored(entry["censored"])),
+        ("protocol warnings", _e(json.dumps(entry["protocol_warnings"]))),
+        ("token-limit field sent", _e(json.dumps(entry["token_field"]))),
+        ("reasoning tokens mean", _n(entry["reasoning"]["reasoning_tokens"].get("mean"), 1)),
     ]
     rows = "".join(f'<tr><th class="l">{_e(k)}</th><td>{v}</td></tr>' for k, v in pairs)
     return f"<table>{rows}</table>"
+
+
+def _censored(view: dict[str, Any]) -> str:
+    e2e, bound = view["e2e_ms_completed"]["p99"], view["e2e_ms_with_censored_at_least"]["p99"]
+    return (
+        f"{view['count']} ({_n(view['share'], 4)}); E2E p99 completed {_n(e2e, 1)} ms, "
+        f"with censored &ge; {_n(bound, 1)} ms"
+    )
+
+
+def _notes(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{_e(n)}</li>" for n in notes)
+    return f"<h2>Notes</h2><ul>{items}</ul>"
 
 
 def _errors(entry: dict[str, Any]) -> str:
@@ -179,6 +202,7 @@ def render_html(
 <p class="note">Created {_e(document["created"])}; model {_e(model)};
 measured window excludes warm-up (grey band in the time plots).
 All numbers come from raw per-request samples.</p>
+{_notes(document.get("notes", []))}
 <h2>SLO gates</h2>{_slo(document["slo"])}
 <h2>Overview</h2>{_overview(overall_entry)}
 <h2>Latency</h2>{_latency_table(overall_entry)}

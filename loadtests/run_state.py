@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .dialect import TokenField
 from .http_stream import StreamError, StreamingClient
 from .recorder import Recorder
 from .schedule import ArrivalSchedule
@@ -21,6 +22,7 @@ from .workload import Prompts
 class RunState:
     def __init__(self) -> None:
         self.settings = Settings()
+        self.token_field = TokenField()
         self.recorder = Recorder()
         self.prompts = Prompts(0)
         self.schedule: ArrivalSchedule | None = None
@@ -36,6 +38,7 @@ class RunState:
 
     def configure(self, settings: Settings) -> None:
         self.settings = settings
+        self.token_field = TokenField(settings.token_field)
         self.prompts = Prompts(settings.prompt_tokens, settings.dataset, settings.seed)
         self.model = settings.model
         plan = self.plan or {"workers": 1, "index": 0}

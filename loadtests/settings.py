@@ -36,6 +36,13 @@ def add_arguments(parser: Any) -> None:
         "--max-tokens", type=int, default=128, help="max_tokens per request (0: not sent)"
     )
     group.add_argument(
+        "--token-field",
+        choices=["auto", "max_tokens", "max_completion_tokens"],
+        default="auto",
+        help="field that carries --max-tokens; auto: max_tokens, switching to "
+        "max_completion_tokens when the endpoint rejects max_tokens by name (reasoning models)",
+    )
+    group.add_argument(
         "--min-tokens", type=int, default=0, help="send min_tokens (vLLM-style knob; 0: not sent)"
     )
     group.add_argument(
@@ -152,6 +159,7 @@ class Settings:
     api_key: str = field(default="", repr=False)
     prompt_tokens: int = 128
     max_tokens: int = 128
+    token_field: str = "auto"
     min_tokens: int = 0
     ignore_eos: bool = False
     dataset: str = ""
@@ -192,6 +200,7 @@ class Settings:
             api_key=opt("api_key") or os.environ.get("OPENAI_API_KEY", ""),
             prompt_tokens=opt("prompt_tokens", 128),
             max_tokens=opt("max_tokens", 128),
+            token_field=opt("token_field") or "auto",
             min_tokens=opt("min_tokens", 0),
             ignore_eos=bool(opt("ignore_eos", False)),
             dataset=opt("dataset") or "",

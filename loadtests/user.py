@@ -48,56 +48,74 @@ class ChatUser(User):
     @task
     def chat(self) -> None:
         state = self.state
-        settings = state.settings
-        model = state.resolve_model(self.client)
         due = None
         if state.schedule is not None:
             due = state.schedule.next_due()
             wait_until(due)
+        messages = state.prompts.next()
+        for _ in range(2):  # a second time only when the token-limit field was rejected
+            if self._send(messages, due):
+                return
+
+    def _send(self, messages: list, due: float | None) -> bool:
+        """One request, measured and recorded; False when it must be resent with another
+        token-limit field (``dialect.TokenField``): then nothing was recorded."""
+        state = self.state
+        settings = state.settings
+        field = state.token_field.name if settings.max_tokens else ""
         body = request_body(
-            model,
-            state.prompts.next(),
+            state.resolve_model(self.client),
+            messages,
             settings.max_tokens,
             settings.min_tokens,
             settings.ignore_eos,
             settings.include_usage,
             settings.extra_body,
+            field or "max_tokens",
         )
-        sample = Sample(start_wall=time.time(), worker=state.worker_id)
+        sample = Sample(start_wall=time.time(), worker=state.worker_id, token_field=field)
         meter = StreamMeter(time.perf_counter())
         started = meter.start
         try:
-            response = self.client.post(PATH, body, state.headers(), meter.on_events)
+            response = self.client.post(PATH, body, state.headers(), meter.on_events, started)
         except StreamError as exc:
             sample.e2e_ms = (time.perf_counter() - started) * 1000.0
+            if exc.response is not None:
+                sample.connect_ms = _ms(exc.response.connect_s)
             sample.error_kind, sample.error = exc.kind, settings.redact(str(exc))[:300]
             self._record(sample, len(body), due, started)
-            return
-        except GreenletExit:  # the test stopped mid-request: keep what arrived, for rates
-            sample.e2e_ms = (time.perf_counter() - started) * 1000.0
+            return True
+        except GreenletExit:  # the test stopped mid-request: a censored request
+            sample.e2e_ms = (time.perf_counter() - started) * 1000.0  # elapsed: a lower bound
             sample.error_kind = "interrupted"
             if meter.first is not None:
                 sample.ttft_ms = (meter.first - started) * 1000.0
                 sample.itl_ms = meter.gaps
             state.recorder.add(sample)
             raise
-        meter.start = response.start
+        if response.status == 400 and state.token_field.fall_back(
+            field, response.status, bytes(response.body)
+        ):
+            return False
         sample.status = response.status
         sample.stamps = response.stamps
+        sample.connect_ms = _ms(response.connect_s)
         if response.stamps == "kernel":
             sample.read_delay_ms = response.max_read_delay * 1000.0
+        sample.e2e_ms = (response.end - response.start) * 1000.0
         if response.status != 200:
-            sample.e2e_ms = (response.end - response.start) * 1000.0
             sample.error_kind = f"http_{response.status}"
             sample.error = settings.redact(_error_message(bytes(response.body)))[:300]
         elif "text/event-stream" not in response.headers.get("content-type", ""):
-            sample.e2e_ms = (response.end - response.start) * 1000.0
             sample.error_kind = "not_event_stream"
             sample.error = f"content-type {response.headers.get('content-type', '')[:60]!r}"
         else:
             meter.finish(sample, response.end, settings.max_tokens or None)
             sample.error = settings.redact(sample.error)
-        self._record(sample, response.bytes_read, due, response.start)
+            if sample.ttft_ms is not None:
+                sample.ttft_write_ms = sample.ttft_ms - (response.sent_at - started) * 1000.0
+        self._record(sample, response.bytes_read, due, started)
+        return True
 
     def _record(self, sample: Sample, length: int, due: float | None, sent: float) -> None:
         state = self.state
@@ -137,6 +155,10 @@ def wait_until(due: float) -> None:
 
 class RequestFailed(Exception):
     """The failure Locust shows in its failures table: ``<kind>: <message>``."""
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
 
 
 def _error_message(body: bytes) -> str:

@@ -166,13 +166,18 @@ def request_body(
     ignore_eos: bool = False,
     include_usage: bool = True,
     extra: dict[str, Any] | None = None,
+    token_field: str = "max_tokens",
 ) -> bytes:
-    """The JSON body of one streamed chat completion request."""
+    """The JSON body of one streamed chat completion request.
+
+    ``token_field`` carries the limit: ``max_tokens``, or ``max_completion_tokens`` for
+    endpoints (OpenAI's reasoning models among them) that reject ``max_tokens``.
+    """
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
     if include_usage:
         body["stream_options"] = {"include_usage": True}
     if max_tokens:
-        body["max_tokens"] = max_tokens
+        body[token_field] = max_tokens
     if min_tokens:
         body["min_tokens"] = min_tokens
     if ignore_eos:
