@@ -182,7 +182,8 @@ def _stream_twin(endpoint: Any, invalid: dict[str, Exchange]) -> Exchange | None
 
 def describe_status(exchange: Exchange) -> str:
     if exchange.error:
-        status = f"HTTP {exchange.status}, " if exchange.status else ""
+        # "HTTP 200, then ...": the status arrived, the rest of the response did not.
+        status = f"HTTP {exchange.status}, then " if exchange.status else ""
         return f"{status}transport error: {exchange.error}"
     return f"HTTP {exchange.status}"
 
@@ -192,9 +193,13 @@ def expect_rejected(exchange: Exchange) -> None:
     expect(exchange.status == 400, "HTTP 400", describe_status(exchange), exchange)
 
 
+#: Not just "HTTP 200": a response cut off by a transport error also has status 200.
+OK_EXPECTED = "a complete HTTP 200 response"
+
+
 def ok_json(exchange: Exchange) -> dict[str, Any]:
     """The JSON object body of a successful exchange, or a failed check saying why not."""
-    expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
+    expect(exchange.ok, OK_EXPECTED, describe_status(exchange), exchange)
     body = exchange.json
     expect(body is not NOT_JSON, "a JSON body", "a body that is not JSON", exchange)
     expect(isinstance(body, dict), "a JSON object", f"JSON {type(body).__name__}", exchange)
@@ -203,7 +208,7 @@ def ok_json(exchange: Exchange) -> dict[str, Any]:
 
 def ok_stream(exchange: Exchange) -> list[dict[str, Any]]:
     """The JSON chunks of a successful stream, or a failed check saying why not."""
-    expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
+    expect(exchange.ok, OK_EXPECTED, describe_status(exchange), exchange)
     expect(
         bool(exchange.events),
         "at least one server-sent event",

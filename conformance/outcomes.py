@@ -18,10 +18,21 @@ from typing import Any
 import pytest
 
 from .checks import NOT_APPLICABLE_PREFIX, CheckFailure, CheckInfo, Observation
-from .client import Transport
+from .client import Exchange, Transport
 from .evidence import Redactor, curl_command, format_exchange
 
 UNSUPPORTED_PREFIX = "unsupported:"
+EVIDENCE_LIMIT = 6000  # a harness traceback's tail kept as evidence
+
+
+@dataclass
+class Verdict:
+    """What a check concluded, with the evidence every report format shows."""
+
+    outcome: str
+    message: str  # one line: "expected X; got Y", the skip reason, the observation
+    evidence: str = ""  # the full text: Requirement / Expected / Actual, exchanges, curl
+    detail: dict[str, Any] = field(default_factory=dict)  # expected, actual, note, exchanges
 
 
 @dataclass
@@ -32,6 +43,8 @@ class CheckResult:
     message: str
     nodeid: str
     duration_s: float
+    evidence: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +105,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         ]
 
 
+def exchange_evidence(exchanges: list[Exchange], redact: Redactor) -> list[dict[str, str]]:
+    """Each exchange as redacted text plus the curl line that replays it."""
+    return [
+        {
+            "label": redact(e.label),
+            "exchange": format_exchange(e, redact),
+            "curl": curl_command(e, redact),
+        }
+        for e in exchanges
+    ]
+
+
+def failure_detail(exc: CheckFailure, redact: Redactor) -> dict[str, Any]:
+    return {
+        "expected": redact(exc.expected),
+        "actual": redact(exc.actual),
+        "note": redact(exc.note or ""),
+        "exchanges": exchange_evidence(exc.exchanges, redact),
+    }
+
+
 def render_failure(info: CheckInfo, full_id: str, exc: CheckFailure, redact: Redactor) -> str:
     lines = [
         f"[{info.level.value}] {full_id}",
@@ -107,6 +141,16 @@ def render_failure(info: CheckInfo, full_id: str, exc: CheckFailure, redact: Red
     return redact("\n".join(lines))
 
 
+def _observation(value: Observation, redact: Redactor) -> Verdict:
+    text = redact(value.text)
+    lines = [text]
+    for exchange in value.exchanges:
+        lines += ["", f"--- exchange: {exchange.label} ---", format_exchange(exchange, redact)]
+    evidence = redact("\n".join(lines))
+    detail = {"exchanges": exchange_evidence(value.exchanges, redact)}
+    return Verdict("info", text, evidence, detail)
+
+
 def _classify(
     report: pytest.TestReport,
     call: pytest.CallInfo,
@@ -114,44 +158,49 @@ def _classify(
     full_id: str,
     state: RunState,
     strict: bool,
-) -> tuple[str, str]:
-    """Decide the verdict and rewrite the report accordingly; returns (outcome, message)."""
+) -> Verdict:
+    """Decide the verdict and rewrite the report accordingly."""
     redact = state.redact
     if report.skipped:
         reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         reason = redact(reason.removeprefix("Skipped: "))
         if reason.startswith(UNSUPPORTED_PREFIX):
-            return "unsupported", reason
+            return Verdict("unsupported", reason, reason)
         if reason.startswith(NOT_APPLICABLE_PREFIX):
-            return "not_applicable", reason
-        return "skipped", reason
+            return Verdict("not_applicable", reason, reason)
+        return Verdict("skipped", reason, reason)
     if report.when != "call" and report.failed:
         text = redact(str(report.longrepr))
         report.longrepr = text
-        return "error", text.strip().splitlines()[-1][:300] if text.strip() else "setup failed"
+        last = text.strip().splitlines()[-1][:300] if text.strip() else "setup failed"
+        return Verdict("error", last, text[-EVIDENCE_LIMIT:])
     excinfo = call.excinfo
     if excinfo is None:
-        return ("info", "nothing to report") if info.level.value == "INFO" else ("pass", "")
+        if info.level.value == "INFO":
+            return Verdict("info", "nothing to report")
+        return Verdict("pass", "")
     value = excinfo.value
     if isinstance(value, Observation):
         report.outcome = "passed"
         report.longrepr = None
-        text = redact(value.text)
-        report.sections.append(("chatcompat observation", text))
-        return "info", text
+        verdict = _observation(value, redact)
+        report.sections.append(("chatcompat observation", verdict.evidence))
+        return verdict
     if isinstance(value, CheckFailure):
         text = render_failure(info, full_id, value, redact)
         message = redact(f"expected {value.expected}; got {value.actual}")
+        detail = failure_detail(value, redact)
         if info.level.value == "MUST" or strict:
             report.longrepr = text
-            return "fail", message
+            return Verdict("fail", message, text, detail)
         report.outcome = "passed"
         report.longrepr = None
         report.sections.append(("chatcompat warning (SHOULD)", text))
-        return "warn", message
+        return Verdict("warn", message, text, detail)
     text = redact(str(report.longrepr))
     report.longrepr = text
-    return "error", redact(f"harness error, no verdict: {type(value).__name__}: {value}")[:300]
+    message = redact(f"harness error, no verdict: {type(value).__name__}: {value}")[:300]
+    return Verdict("error", message, text[-EVIDENCE_LIMIT:])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -166,12 +215,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if not decisive:
         return report
     strict = bool(item.config.getini("strict"))
-    outcome, message = _classify(report, call, info, full_id, state, strict)
-    report.chatcompat = {"id": full_id, "level": info.level.value, "outcome": outcome}
-    report.user_properties.append(("outcome", outcome))
+    verdict = _classify(report, call, info, full_id, state, strict)
+    outcome = verdict.outcome
+    report.chatcompat = {
+        "id": full_id,
+        "level": info.level.value,
+        "outcome": outcome,
+        "message": verdict.message,
+    }
+    # junitxml reads the item's properties when the test ends (teardown), so one property
+    # per item: the last decisive phase wins, as in results.json.
+    props = [p for p in item.user_properties if p[0] not in ("outcome", "message", "evidence")]
+    props.append(("outcome", outcome))
+    if verdict.message:
+        props.append(("message", verdict.message))
+    if outcome in ("warn", "info") and verdict.evidence:
+        props.append(("evidence", verdict.evidence))  # a fail has it in <failure>
+    item.user_properties[:] = props
     if full_id not in state.results or outcome != "pass":
         state.results[full_id] = CheckResult(
-            full_id, info, outcome, message, item.nodeid, round(report.duration, 4)
+            full_id,
+            info,
+            outcome,
+            verdict.message,
+            item.nodeid,
+            round(report.duration, 4),
+            verdict.evidence,
+            verdict.detail,
         )
     return report
 

@@ -128,6 +128,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
         help="start the embedded reference server with these faults (comma list)",
     )
+    group.addoption(
+        "--baseline",
+        default=None,
+        help="an earlier results.json: list the checks whose verdict changed since "
+        "(read by reporting.py; a missing file is noted, not an error)",
+    )
     dialect.add_options(group)
 
 

@@ -1,8 +1,12 @@
 """Reports: results.json (the compatibility matrix), the terminal summary, HTML additions.
 
-JUnit XML and the HTML file are written by pytest's junitxml and pytest-html; we add the
-check ID / level / verdict to both, write results.json ourselves, and finally scrub the key
-from every file we produced (a second line of defence behind redaction at the source).
+JUnit XML and report.html are written by pytest's junitxml and pytest-html; we add the check
+ID / level / verdict to both, write results.json ourselves and, from it alone, index.html
+(the publishable compatibility page) and badge.svg; with ``--baseline`` the run-to-run diff
+goes into all of them. Finally we scrub the key from every file we produced (a second line
+of defence behind redaction at the source). Every format tells the same story: each check
+that did not pass is named with its Actual in the terminal (even with ``-q``), junit.xml
+(``outcome``/``message`` properties), both HTML pages and results.json.
 
 An interrupted run (Ctrl-C, or SIGTERM from CI or a container stop: we turn it into the same
 KeyboardInterrupt) still ends in pytest's session finish, so the three reports are written
@@ -27,8 +31,11 @@ from typing import Any
 
 import pytest
 
+from . import diff as run_diff
 from .evidence import redact_url
-from .outcomes import state_of
+from .outcomes import CheckResult, state_of
+from .report_page import headline, write_report
+from .settings import SETTINGS
 
 OUTCOMES = (
     "pass",
@@ -41,6 +48,11 @@ OUTCOMES = (
     "skipped",
 )
 _STARTED = pytest.StashKey[float]()
+_DIFF = pytest.StashKey[dict]()
+#: Files of a run, scrubbed of the key at the end whichever plugin wrote them.
+REPORT_FILES = ("results.json", "junit.xml", "report.html", "index.html", "badge.svg")
+#: The terminal lists checks that did not pass in this order, each with its Actual.
+NOT_PASSING = ("fail", "error", "warn", "not_applicable", "unsupported", "skipped")
 
 
 def _version() -> str:
@@ -85,8 +97,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _settings(config: pytest.Config):
-    from .plugin import SETTINGS  # late import: plugin imports this module
-
     return config.stash[SETTINGS]
 
 
@@ -96,19 +106,7 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
     started = config.stash.get(_STARTED, time.time())
     counts = Counter(r.outcome for r in state.results.values())
     spend = state.transport.spend if state.transport else None
-    checks = {
-        cid: {
-            "outcome": r.outcome,
-            "level": r.info.level.value,
-            "area": r.info.area,
-            "capability": r.info.capability,
-            "requirement": r.info.requirement,
-            "message": r.message,
-            "nodeid": r.nodeid,
-            "duration_s": r.duration_s,
-        }
-        for cid, r in sorted(state.results.items())
-    }
+    checks = {cid: _check_entry(r) for cid, r in sorted(state.results.items())}
     return {
         "tool": {"name": "chatcompat", "version": _version()},
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
@@ -126,7 +124,10 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
             "limits": asdict(settings.limits),
         },
         "capabilities": settings.capabilities.summary(),
+        "dialect": dict(state.dialect),
+        "findings": list(dict.fromkeys(state.findings)),
         "counts": {name: counts.get(name, 0) for name in OUTCOMES},
+        "headline": headline(checks),
         "spent": {
             "requests": spend.requests if spend else 0,
             "prompt_tokens": spend.prompt_tokens if spend else 0,
@@ -136,6 +137,39 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
         },
         "checks": checks,
     }
+
+
+def _check_entry(r: CheckResult) -> dict[str, Any]:
+    """One check in results.json: enough to render its evidence without the run."""
+    entry: dict[str, Any] = {
+        "outcome": r.outcome,
+        "level": r.info.level.value,
+        "area": r.info.area,
+        "capability": r.info.capability,
+        "requirement": r.info.requirement,
+        "message": r.message,
+        "nodeid": r.nodeid,
+        "duration_s": r.duration_s,
+    }
+    entry.update(r.detail)  # expected / actual / note / exchanges [{label, exchange, curl}]
+    if r.evidence and "expected" not in r.detail:
+        entry["evidence"] = r.evidence  # skip reasons, observations, harness tracebacks
+    return entry
+
+
+def _baseline_diff(config: pytest.Config, results: dict[str, Any]) -> dict[str, Any] | None:
+    """The diff against ``--baseline``; a missing file (a first CI run) is a note, not an error."""
+    path = config.getoption("baseline", None)
+    if not path:
+        return None
+    try:
+        old = json.loads(Path(path).read_text())
+        if not isinstance(old, dict) or not isinstance(old.get("checks"), dict):
+            raise ValueError("not a chatcompat results.json")
+    except (OSError, ValueError) as exc:
+        reason = "not found" if isinstance(exc, FileNotFoundError) else str(exc)
+        return {"error": f"baseline {path}: {reason}; no diff"}
+    return run_diff.compare(old, results, str(path))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -149,17 +183,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         pytest.ExitCode.INTERNAL_ERROR,
     )
     results = build_results(config, exitstatus, interrupted)
+    diff = _baseline_diff(config, results)
+    if diff is not None:
+        config.stash[_DIFF] = diff
+        if "error" not in diff:
+            results["diff"] = diff
     path = settings.reports_dir / "results.json"
     text = state_of(config).redact(json.dumps(results, indent=2))
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text + "\n")
     os.replace(partial, path)  # atomic: readers see the old file or the whole new one
+    # The page is rendered from what was written, so a re-render gives the same page.
+    write_report(json.loads(text), settings.reports_dir)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Scrub the key from every report file, whichever plugin wrote it."""
-    from .plugin import SETTINGS
-
     previous = config.stash.get(_PREVIOUS_SIGTERM, None)
     if previous is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous)
@@ -168,7 +207,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if settings is None or not settings.write_reports or _state_missing(config):
         return
     redact = state_of(config).redact
-    for name in ("results.json", "junit.xml", "report.html"):
+    for name in REPORT_FILES:
         path = Path(settings.reports_dir) / name
         if path.is_file():
             text = path.read_text(errors="replace")
@@ -197,6 +236,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             "embedded reference server" if ep.get("embedded_reference_server") else ep["base_url"]
         )
         tr.write_line(f"endpoint: {where}   model: {ep['model']}")
+    if state.dialect:
+        tr.write_line(f"dialect: {dialect_line(state.dialect)}")
+    for finding in dict.fromkeys(state.findings):
+        tr.write_line(f"finding: {finding}")
     areas: dict[str, Counter] = {}
     for result in state.results.values():
         areas.setdefault(result.info.area, Counter())[result.outcome] += 1
@@ -222,8 +265,41 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
     if total["warn"] and not settings.strict:
         tr.write_line(f"{total['warn']} SHOULD-level warnings (run with --strict to fail on them)")
+    _write_not_passing(tr, state.results.values())
+    diff = config.stash.get(_DIFF, None)
+    if diff is not None:
+        lines = [diff["error"]] if "error" in diff else run_diff.format_text(diff)
+        tr.section("chatcompat changes since the baseline", sep="-")
+        for line in lines:
+            tr.write_line(line)
     if settings.write_reports:
-        tr.write_line(f"reports: {settings.reports_dir}/report.html, junit.xml, results.json")
+        tr.write_line(
+            f"reports: {settings.reports_dir}/index.html (compatibility page), report.html, "
+            "junit.xml, results.json, badge.svg"
+        )
+
+
+def dialect_line(dialect: dict[str, Any]) -> str:
+    """The negotiated dialect in one line: its own summary if it has one, else key=value."""
+    summary = dialect.get("summary")
+    if isinstance(summary, str) and summary:
+        return summary
+    return ", ".join(f"{k}={v}" for k, v in dialect.items() if v not in (None, [], {}, ""))
+
+
+def _write_not_passing(tr: Any, results: Any) -> None:
+    """Name every check that did not pass with its Actual: pytest's own lines do not (with
+    -q, warns are not named at all; a fail's line is cut to the terminal width)."""
+    rank = {o: n for n, o in enumerate(NOT_PASSING)}
+    chosen = sorted(
+        (r for r in results if r.outcome in rank), key=lambda r: (rank[r.outcome], r.check_id)
+    )
+    if not chosen:
+        return
+    tr.section("chatcompat checks that did not pass", sep="-")
+    for r in chosen:
+        text = " ".join(r.message.split())  # "expected X; got Y", or the reason
+        tr.write_line(f"{r.outcome.upper():<14} {r.check_id}: {text[:400]}")
 
 
 # --- pytest-html additions (optional hooks: only called when pytest-html is active) ---------
@@ -242,13 +318,18 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     state = state_of(config)
     total = Counter(r.outcome for r in state.results.values())
     ep = state.endpoint or {}
-    counts = ", ".join(f"{total[o]} {o}" for o in OUTCOMES if total[o])
+    counts = ", ".join(f"{total[o]} {o.replace('_', ' ')}" for o in OUTCOMES if total[o])
+    dialect = dialect_line(state.dialect) if state.dialect else "default request"
     prefix.append(
         f"<p><b>Endpoint:</b> {escape(str(ep.get('base_url', '?')))} &nbsp; "
-        f"<b>Model:</b> {escape(str(ep.get('model', '?')))}</p>"
-        f"<p><b>Verdicts:</b> {escape(counts)}. Warn = a SHOULD-level requirement missed "
-        "(the row shows as passed; its evidence is in the row's log).</p>"
+        f"<b>Model:</b> {escape(str(ep.get('model', '?')))} &nbsp; "
+        f"<b>Dialect:</b> {escape(dialect)}</p>"
+        f"<p><b>Verdicts:</b> {escape(counts)}. The Result column shows the chatcompat "
+        "verdict; pytest's own counts below file warn and info under Passed, unsupported "
+        "and not applicable under Skipped. The compatibility page is index.html.</p>"
     )
+    for finding in dict.fromkeys(state.findings):
+        prefix.append(f"<p><b>Finding:</b> {escape(finding)}</p>")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -258,9 +339,37 @@ def pytest_html_results_table_header(cells: list) -> None:
     cells.insert(3, "<th>Verdict</th>")
 
 
+#: Verdicts pytest-html would show as its own Passed / Skipped, and what to show instead.
+_HTML_RESULT = {
+    "warn": ("Passed", "Warn", "#ef8f00"),
+    "info": ("Passed", "Info", "#1565c0"),
+    "unsupported": ("Skipped", "Unsupported", "#607d8b"),
+    "not_applicable": ("Skipped", "Not applicable", "#8d6e63"),
+}
+
+
+def _result_cell(cell: str, outcome: str) -> str:
+    """Show the verdict in pytest-html's Result column without breaking its filters.
+
+    pytest-html files each row under the text of the first ``<td>`` in that cell (its
+    Passed / Skipped checkboxes filter on it), so that text stays, in a hidden cell, and a
+    visible cell next to it reads the verdict. Any other cell shape is left alone.
+    """
+    shape = _HTML_RESULT.get(outcome)
+    if shape is None or cell != f'<td class="col-result">{shape[0]}</td>':
+        return cell
+    pytest_text, shown, colour = shape
+    return (
+        f'<td class="col-result" hidden>{pytest_text}</td>'
+        f'<td class="col-result" style="color:{colour}">{shown}</td>'
+    )
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: Any, cells: list) -> None:
     verdict = getattr(report, "chatcompat", None) or {}
+    if cells:
+        cells[0] = _result_cell(cells[0], verdict.get("outcome", ""))
     cells.insert(1, f"<td>{escape(verdict.get('id', ''))}</td>")
     cells.insert(2, f"<td>{escape(verdict.get('level', ''))}</td>")
     cells.insert(3, f"<td>{escape(verdict.get('outcome', ''))}</td>")

@@ -16,9 +16,10 @@ def _is_count(value) -> bool:
 
 def _usage_or_fail(exchange) -> dict:
     usage = exchange.usage
-    expect(isinstance(usage, dict), "a usage object", short(usage), exchange)
+    where = f"the {exchange.label}"  # several exchanges share this helper: name the one
+    expect(isinstance(usage, dict), f"a usage object on {where}", f"usage {short(usage)}", exchange)
     bad = {k: usage.get(k) for k in COUNTS if not _is_count(usage.get(k))}
-    expect(not bad, "non-negative integer token counts", short(bad), exchange)
+    expect(not bad, f"non-negative integer token counts on {where}", short(bad), exchange)
     return usage
 
 
