@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from .checks import check, expect, observe, short
+from .checks import check, expect, not_applicable, short
 from .client import RequestSpec
 from .exchanges import (
     Planned,
@@ -21,6 +21,8 @@ from .exchanges import (
 )
 
 TOP = 3
+#: OpenAI documents integer values; clients also send floats (JSON has no distinction).
+BIAS_FORMS = {"integer": -100, "float": -100.0}
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,13 @@ def logprobbed(endpoint, capabilities):
             RequestSpec("logit_bias 101", json=chat_body(model, logit_bias={"10": 101})),
         ),
     }
+    for form, value in BIAS_FORMS.items():
+        plan[("bias", form)] = Planned(
+            "logit_bias",
+            RequestSpec(
+                f"logit_bias -100 as {form}", json=chat_body(model, logit_bias={"10": value})
+            ),
+        )
     return send_batch(endpoint, capabilities, plan)
 
 
@@ -235,9 +244,9 @@ def test_logit_bias_range(logprobbed, capabilities):
 @check(
     "logit_bias.bans_token",
     "MUST",
-    "logit_bias -100 should result in a ban of the relevant token. Checked when the endpoint "
-    "reveals token ids (an 'id' in logprobs entries, as llama.cpp and vLLM send); INFO "
-    "otherwise.",
+    "logit_bias -100 should result in a ban of the relevant token. Judged when the endpoint "
+    "reveals token ids (an 'id' in logprobs entries, as llama.cpp and vLLM send); not "
+    "applicable otherwise.",
     capability="logit_bias",
 )
 def test_logit_bias_bans(endpoint, capabilities, logprobbed):
@@ -246,9 +255,9 @@ def test_logit_bias_bans(endpoint, capabilities, logprobbed):
     capabilities.gate("logprobs", logprobbed["plain"])
     ids = [e.get("id") for e in _entries(logprobbed["plain"]) if isinstance(e.get("id"), int)]
     if not ids:
-        observe(
-            "not checked: the endpoint does not reveal token ids, so no token can be "
-            "targeted (logit_bias keys are tokenizer ids)"
+        not_applicable(
+            "the endpoint does not reveal token ids, so no token can be targeted "
+            "(logit_bias keys are tokenizer ids)"
         )
     banned = ids[0]
     body = chat_body(endpoint.model, logprobs=True, logit_bias={str(banned): -100})
@@ -262,3 +271,18 @@ def test_logit_bias_bans(endpoint, capabilities, logprobbed):
         exchange,
         logprobbed["plain"],
     )
+
+
+@check(
+    "logit_bias.value_forms",
+    "MUST",
+    "logit_bias maps token ids to an integer bias (OpenAI's documented form; floats are the "
+    "same JSON number to many clients): both forms are accepted, or cleanly rejected as "
+    "unsupported, never a 5xx.",
+    capability="logit_bias",
+)
+@pytest.mark.parametrize("form", list(BIAS_FORMS))
+def test_logit_bias_forms(logprobbed, capabilities, form):
+    exchange = logprobbed[("bias", form)]
+    capabilities.gate("logit_bias", exchange)
+    ok_json(exchange)

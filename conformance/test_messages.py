@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .checks import check, expect, short
+from .checks import check, expect, not_applicable, observe, short
 from .client import RequestSpec
 from .exchanges import Planned, chat_body, describe_status, message_of, send_batch
 
@@ -57,8 +57,8 @@ def _parts_history(role: str) -> list[dict]:
     ]
 
 
-def _media_message(part: dict) -> list[dict]:
-    return [{"role": "user", "content": [*_parts("Describe this input in five words."), part]}]
+def _media_message(*parts: dict) -> list[dict]:
+    return [{"role": "user", "content": [*_parts("Describe this input in five words."), *parts]}]
 
 
 @pytest.fixture(scope="session")
@@ -82,12 +82,16 @@ def messaged(endpoint, capabilities):
         ]
         cap = "developer_role" if role == "developer" else "content_parts"
         plan[("instruction", role)] = planned(cap, f"instruction in a {role} part", history)
+    question = [{"role": "user", "content": QUESTION}]
+    for number in (1, 2):  # twice: the difference test needs a repeatable baseline
+        plan[("baseline", number)] = planned(None, f"the question alone ({number})", question)
     named = [{"role": "user", "content": "Say hi.", "name": "alice"}]
     plan["name"] = planned(None, "message with name", named)
     image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
     audio = {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}}
     plan["vision"] = planned("vision", "image_url part", _media_message(image))
     plan["audio"] = planned("audio_input", "input_audio part", _media_message(audio))
+    plan["media_twin"] = planned(None, "the same text without media parts", _media_message())
     return send_batch(endpoint, capabilities, plan)
 
 
@@ -122,26 +126,53 @@ def test_content_parts(messaged, capabilities, role):
     expect(isinstance(content, str), "an answer", short(content), exchange)
 
 
-@check(
-    "messages.instruction_followed",
-    "SHOULD",
-    "An instruction given only in a system or developer text part reaches the model (a "
-    "dropped message or part goes unnoticed otherwise). SHOULD: a small model may not obey.",
-    capability="content_parts",
-)
-@pytest.mark.parametrize("role", ["system", "developer"])
-def test_instruction_followed(messaged, capabilities, role):
+def _instruction_answer(messaged, capabilities, role: str):
     exchange = messaged[("instruction", role)]
     if role == "developer":
         capabilities.gate("developer_role", messaged[("role", "developer")])
     capabilities.gate("content_parts", exchange)
-    content = message_of(exchange).get("content") or ""
+    return exchange, message_of(exchange).get("content") or ""
+
+
+@check(
+    "messages.system_honoured",
+    "MUST",
+    "A system or developer message reaches the model: at temperature 0 the answer with it "
+    "differs from the answer to the same question without it (judged only when the question "
+    "alone gets the same answer twice). Any model passes when the API reads the message.",
+)
+@pytest.mark.parametrize("role", ["system", "developer"])
+def test_system_honoured(messaged, capabilities, role):
+    exchange, content = _instruction_answer(messaged, capabilities, role)
+    first, second = (messaged[("baseline", n)] for n in (1, 2))
+    alone = [message_of(x).get("content") or "" for x in (first, second)]
+    if alone[0] != alone[1]:
+        not_applicable(
+            f"the question alone got two different answers ({short(alone[0], 60)} / "
+            f"{short(alone[1], 60)}): a difference with the {role} message would prove nothing"
+        )
     expect(
-        SECRET.lower() in content.lower(),
-        f"the secret word {SECRET!r} in the answer",
-        short(content),
+        content != alone[0],
+        f"an answer that differs from the answer without the {role} message",
+        f"the same answer with and without it: {short(content)}",
         exchange,
+        first,
+        note=f"the {role} message says: {INSTRUCTION!r}",
     )
+
+
+@check(
+    "messages.instruction_followed",
+    "INFO",
+    "Whether the model obeys an instruction given only in a system or developer text part "
+    "(a probe of the model, not of the API: messages.system_honoured judges the API).",
+)
+@pytest.mark.parametrize("role", ["system", "developer"])
+def test_instruction_followed(messaged, capabilities, role):
+    exchange, content = _instruction_answer(messaged, capabilities, role)
+    obeyed = SECRET.lower() in content.lower()
+    verdict = "obeyed" if obeyed else "did not say"
+    observe(f"{verdict} the secret word: {short(content, 80)}", exchange)
 
 
 @check(
@@ -157,25 +188,41 @@ def test_name_accepted(messaged):
 @check(
     "messages.image_input",
     "MUST",
-    "An image_url part (data URI) is accepted and answered, or cleanly rejected as unsupported.",
+    "An image_url part (data URI) is accepted and read (it costs prompt tokens against a twin "
+    "without it), or cleanly rejected as unsupported.",
     capability="vision",
 )
 def test_image_input(messaged, capabilities):
-    exchange = messaged["vision"]
-    capabilities.gate("vision", exchange)
-    content = message_of(exchange).get("content")
-    expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)
+    _media_read(messaged, capabilities, "vision", "image")
 
 
 @check(
     "messages.audio_input",
     "MUST",
-    "An input_audio part (base64 WAV) is accepted and answered, or cleanly rejected as "
-    "unsupported.",
+    "An input_audio part (base64 WAV) is accepted and read (it costs prompt tokens against a "
+    "twin without it), or cleanly rejected as unsupported.",
     capability="audio_input",
 )
 def test_audio_input(messaged, capabilities):
-    exchange = messaged["audio"]
-    capabilities.gate("audio_input", exchange)
+    _media_read(messaged, capabilities, "audio_input", "audio")
+
+
+def _media_read(messaged, capabilities, name: str, kind: str) -> None:
+    """Accepted media must be read: the part costs prompt tokens, against a twin without it."""
+    key = "vision" if name == "vision" else "audio"
+    exchange, twin = messaged[key], messaged["media_twin"]
+    capabilities.gate(name, exchange)
     content = message_of(exchange).get("content")
     expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)
+    tokens = [(x.usage or {}).get("prompt_tokens") for x in (exchange, twin)]
+    if not all(isinstance(t, int) for t in tokens):
+        not_applicable(f"no usage.prompt_tokens to compare with the twin without the {kind}")
+    expect(
+        tokens[0] > tokens[1],
+        f"more prompt_tokens than the twin without the {kind} part ({tokens[1]})",
+        f"prompt_tokens {tokens[0]}: the {kind} part was accepted and ignored",
+        exchange,
+        twin,
+        note=f"answers: with {short(content, 60)}, without "
+        f"{short(message_of(twin).get('content'), 60)}",
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .checks import check, expect, short
+from . import dialect
+from .checks import check, expect, not_applicable, short
 from .exchanges import choices_of, ok_json
 from .schemas import schema_errors
 
@@ -128,22 +129,31 @@ def test_message_role(shared):
     )
 
 
+def content_allowed(message: dict) -> bool:
+    """content is a string, or null beside what replaces it: tool_calls, a legacy
+    function_call, or a refusal string (all three seen in OpenAI's own responses)."""
+    content = message.get("content")
+    explained = (
+        bool(message.get("tool_calls"))
+        or isinstance(message.get("function_call"), dict)
+        or isinstance(message.get("refusal"), str)
+    )
+    return isinstance(content, str) or (content is None and explained)
+
+
 @check(
     "response.content_string",
     "MUST",
-    "message.content: The contents of the message (a string; null only with tool calls or a "
-    "refusal).",
+    "message.content: The contents of the message (a string; null only with tool calls, a "
+    "legacy function_call or a refusal).",
 )
 def test_content_string(shared):
     for choice in choices_of(ok_json(shared.plain)):
         message = choice.get("message") or {}
-        content = message.get("content")
-        explained = message.get("tool_calls") or isinstance(message.get("refusal"), str)
-        allowed = isinstance(content, str) or (content is None and explained)
         expect(
-            bool(allowed),
-            "a string (null only with tool_calls or a refusal)",
-            short(content),
+            content_allowed(message),
+            "a string (null only with tool_calls, function_call or a refusal)",
+            short(message.get("content")),
             shared.plain,
         )
 
@@ -186,10 +196,79 @@ def test_refusal_key(shared):
     "were not requested.",
 )
 def test_logprobs_key(shared):
-    for choice in choices_of(ok_json(shared.plain)):
+    choices = choices_of(ok_json(shared.plain))
+    if dialect.current().reasoning and not any("logprobs" in c for c in choices):
+        not_applicable(
+            "a reasoning model (see the dialect): OpenAI itself omits choices[].logprobs for "
+            "its reasoning models, so the omission is no divergence here"
+        )
+    for choice in choices:
         expect(
             "logprobs" in choice,
             "choices[].logprobs present (null ok)",
             "key missing",
             shared.plain,
         )
+
+
+@check(
+    "response.no_tool_calls_without_tools",
+    "MUST",
+    "A request without tools gets no tool_calls (there is nothing to call; clients that see "
+    "tool_calls run their tool loop on it).",
+)
+def test_no_tool_calls_without_tools(shared):
+    calls = [(c.get("message") or {}).get("tool_calls") for c in choices_of(ok_json(shared.plain))]
+    present = [x for x in calls if x]
+    expect(not present, "no tool_calls (the request had no tools)", short(present), shared.plain)
+
+
+@check(
+    "response.refusal_null",
+    "MUST",
+    "message.refusal is null on an ordinary answer: a refusal string beside the content of a "
+    "plain greeting makes clients show a refusal that never happened.",
+)
+def test_refusal_null(shared):
+    messages = [c.get("message") or {} for c in choices_of(ok_json(shared.plain))]
+    answered = [m for m in messages if isinstance(m.get("content"), str) and m["content"]]
+    if not answered:
+        not_applicable("no choice answered with content, so a refusal may be genuine")
+    refusals = [m.get("refusal") for m in answered if m.get("refusal") is not None]
+    expect(
+        not refusals, "refusal null beside the content", f"refusal {short(refusals)}", shared.plain
+    )
+
+
+@check(
+    "response.distinct_ids",
+    "MUST",
+    "id: A unique identifier for the chat completion: two completions never share one (logs, "
+    "caches and stores key on it).",
+)
+def test_distinct_ids(shared):
+    ids = [ok_json(shared.plain).get("id")]
+    for stream in (shared.stream, shared.stream_usage):
+        chunks = [] if stream is None or not stream.ok else stream.chunks
+        ids += [chunks[0].get("id")] if chunks else []
+    ids = [i for i in ids if isinstance(i, str) and i]
+    if len(ids) < 2:
+        not_applicable("fewer than two completions revealed an id to compare")
+    expect(
+        len(set(ids)) == len(ids),
+        f"{len(ids)} different ids for {len(ids)} completions",
+        short(ids),
+        shared.plain,
+    )
+
+
+@check(
+    "response.no_logprobs_unrequested",
+    "SHOULD",
+    "choices[].logprobs is null (or absent) when logprobs were not requested: OpenAI sends "
+    "none, and they cost bandwidth on every response.",
+)
+def test_no_logprobs_unrequested(shared):
+    blocks = [c.get("logprobs") for c in choices_of(ok_json(shared.plain))]
+    sent = [b for b in blocks if b is not None]
+    expect(not sent, "logprobs null (not requested)", short(sent, 120), shared.plain)

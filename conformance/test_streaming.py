@@ -6,14 +6,20 @@ about one of them only.
 
 from __future__ import annotations
 
-from .checks import check, expect, observe, short
+from . import dialect
+from .checks import check, expect, not_applicable, observe, short
 from .client import NOT_JSON
 from .exchanges import choices_of, ok_json, ok_stream, streamed_content
 from .schemas import schema_errors
 
 
 def _streams(shared):
-    return (shared.stream, shared.stream_usage)
+    """Both shared streams; the include_usage one only when it was sent and not rejected
+    cleanly (the usage.* checks give that verdict; a clean 400 says nothing about framing)."""
+    extra = shared.stream_usage
+    if extra is None or extra.status == 400:
+        return (shared.stream,)
+    return (shared.stream, extra)
 
 
 @check(
@@ -170,11 +176,13 @@ def test_one_finish_reason(shared):
     "The chunk with a choice's finish_reason is that choice's last chunk.",
 )
 def test_finish_reason_last(shared):
+    judged = 0
     for exchange in _streams(shared):
         for index, entries in _by_choice(ok_stream(exchange)).items():
             finished = [n for n, (_, c) in enumerate(entries) if c.get("finish_reason")]
             if not finished:
                 continue  # stream.one_finish_reason reports it
+            judged += 1
             after = entries[finished[0] + 1 :]
             expect(
                 not after,
@@ -182,6 +190,8 @@ def test_finish_reason_last(shared):
                 f"{len(after)} more chunk(s), first {short(after[0][1]) if after else ''}",
                 exchange,
             )
+    if not judged:
+        not_applicable("no choice carried a finish_reason (stream.one_finish_reason reports it)")
 
 
 @check(
@@ -206,11 +216,13 @@ def test_terminates_with_done(shared):
 
 @check("stream.nothing_after_done", "MUST", "[DONE] is the last event of the stream.")
 def test_nothing_after_done(shared):
+    judged = 0
     for exchange in _streams(shared):
         ok_stream(exchange)
         dones = [i for i, e in enumerate(exchange.events) if e.data == "[DONE]"]
         if not dones:
             continue  # stream.terminates_with_done reports it
+        judged += 1
         after = exchange.events[dones[0] + 1 :]
         expect(
             not after,
@@ -218,6 +230,8 @@ def test_nothing_after_done(shared):
             f"{len(after)} event(s), first {short(after[0].data) if after else ''}",
             exchange,
         )
+    if not judged:
+        not_applicable("no [DONE] event (stream.terminates_with_done reports it)")
 
 
 @check(
@@ -245,6 +259,11 @@ def test_events_terminated(shared):
     "request without streaming (real models may differ slightly; hence SHOULD).",
 )
 def test_matches_non_streamed(shared):
+    if not dialect.current().deterministic:
+        not_applicable(
+            "the endpoint does not accept temperature 0 (see the dialect): two samples of the "
+            "same request need not agree"
+        )
     body = ok_json(shared.plain)
     message = (choices_of(body) or [{}])[0].get("message") or {}
     expected = message.get("content")

@@ -1,4 +1,11 @@
-"""response_format: json_object gives JSON; json_schema (strict) gives JSON valid against it."""
+"""response_format: json_object gives JSON; json_schema (strict) gives JSON valid against it.
+
+The prompts do not ask for JSON, and the schema needs two keys a plain answer cannot supply:
+a server that accepts response_format and ignores it fails even when its model would have
+obliged a prompt that asked. (json_object requires the word "json" somewhere in the
+messages, so its prompt carries it only as an inert tag, not as an instruction.) A refusal
+(content null, a refusal string) is a valid answer to structured output, not "not JSON".
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,17 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from .checks import check, expect, short
+from .checks import check, expect, not_applicable, short
 from .client import RequestSpec
-from .exchanges import Planned, chat_body, message_of, ok_stream, send_batch, streamed_content
+from .exchanges import (
+    Planned,
+    chat_body,
+    choices_of,
+    message_of,
+    ok_stream,
+    send_batch,
+    streamed_content,
+)
 
 SCHEMA = {
     "type": "object",
@@ -27,13 +42,16 @@ FORMATS = {
         "json_schema": {"name": "place", "strict": True, "schema": SCHEMA},
     },
 }
-PROMPT = "Answer in JSON with the keys city and country: which city is the capital of France?"
+QUESTION = "Which city is the capital of France? Answer in one word."
+PROMPTS = {
+    "json_object": f"{QUESTION} [request tag: json-check-1]",
+    "json_schema": QUESTION,
+}
 MODES = ["non-streamed", "streamed"]
 
 
 @pytest.fixture(scope="session")
 def structured(endpoint, capabilities):
-    messages = [{"role": "user", "content": PROMPT}]
     plan = {
         (kind, mode): Planned(
             kind,
@@ -41,7 +59,7 @@ def structured(endpoint, capabilities):
                 f"response_format {kind}, {mode}",
                 json=chat_body(
                     endpoint.model,
-                    messages=messages,
+                    messages=[{"role": "user", "content": PROMPTS[kind]}],
                     response_format=fmt,
                     max_tokens=200,
                     stream=mode == "streamed",
@@ -54,14 +72,39 @@ def structured(endpoint, capabilities):
     return send_batch(endpoint, capabilities, plan)
 
 
-def _content(exchange, mode) -> str:
+def _streamed_refusal(chunks: list) -> str:
+    return "".join(
+        delta["refusal"]
+        for chunk in chunks
+        for choice in choices_of(chunk)
+        if choice.get("index") == 0
+        and isinstance(delta := choice.get("delta") or {}, dict)
+        and isinstance(delta.get("refusal"), str)
+    )
+
+
+def answer_of(exchange, mode) -> tuple[str | None, str | None]:
+    """(content, refusal) of choice 0; content None when the message carries none."""
     if mode == "streamed":
-        return streamed_content(ok_stream(exchange))
-    return message_of(exchange).get("content") or ""
+        chunks = ok_stream(exchange)
+        refusal = _streamed_refusal(chunks)
+        content = streamed_content(chunks)
+        return (content if content or not refusal else None), (refusal or None)
+    message = message_of(exchange)
+    refusal = message.get("refusal")
+    return message.get("content"), (refusal if isinstance(refusal, str) else None)
 
 
 def _parsed(exchange, mode):
-    content = _content(exchange, mode)
+    content, refusal = answer_of(exchange, mode)
+    if content is None and refusal:
+        not_applicable(f"the model refused, as structured output allows: {short(refusal, 120)}")
+    expect(
+        isinstance(content, str),
+        "content (or content null with a refusal string)",
+        f"content {short(content)} without a refusal",
+        exchange,
+    )
     try:
         return json.loads(content)
     except ValueError:

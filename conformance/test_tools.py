@@ -7,7 +7,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from .checks import check, expect, short
+from .checks import check, expect, not_applicable, short
 from .client import RequestSpec
 from .exchanges import (
     Planned,
@@ -82,6 +82,12 @@ def tooled(endpoint, capabilities):
     plan["none"] = spec("tool_choice none", tool_choice="none")
     plan["stream"] = spec("tool_choice required, streamed", tool_choice="required", stream=True)
     plan["round_trip"] = spec("tool result round trip", messages=HISTORY)
+    plan["both"] = spec(
+        "two tools asked for, parallel_tool_calls unset",
+        tool_choice="required",
+        messages=ASK_BOTH,
+        max_tokens=96,
+    )
     plan["single"] = Planned(
         "parallel_tool_calls",
         RequestSpec(
@@ -145,7 +151,12 @@ def test_call_ids(tooled, capabilities, case):
         tooled[case],
     )
     types = [c.get("type") for c in calls]
-    expect(all(t == "function" for t in types), "type 'function'", short(types), tooled[case])
+    expect(
+        all(_call_type_ok(c) for c in calls),
+        "type 'function' (or 'custom' with a custom object)",
+        short(types),
+        tooled[case],
+    )
 
 
 @check(
@@ -157,12 +168,29 @@ def test_call_ids(tooled, capabilities, case):
 @pytest.mark.parametrize("case", list(FORCED))
 def test_call_names(tooled, capabilities, case):
     calls = _forced_calls(tooled, capabilities, case)
-    names = [(c.get("function") or {}).get("name") for c in calls]
+    names = [call_name(c) for c in calls]
     allowed = ["get_weather"] if case == "named" else list(NAMES)
     expect(all(n in allowed for n in names), f"names among {allowed}", short(names), tooled[case])
 
 
+def _call_type_ok(call) -> bool:
+    """A function call, or a gpt-5 custom tool call ({"type": "custom", "custom": {...}})."""
+    kind = call.get("type")
+    return kind == "function" or (kind == "custom" and isinstance(call.get("custom"), dict))
+
+
+def call_name(call) -> str | None:
+    """The called tool's name: function.name, or custom.name for a custom tool call."""
+    body = call.get("custom") if call.get("type") == "custom" else call.get("function")
+    return body.get("name") if isinstance(body, dict) else None
+
+
 def _argument_problems(call) -> str | None:
+    """What is wrong with a call's arguments (None: nothing). Custom tool calls carry free
+    text in custom.input instead of JSON function.arguments."""
+    if call.get("type") == "custom":
+        text = (call.get("custom") or {}).get("input")
+        return None if isinstance(text, str) else f"custom.input is not a string: {short(text)}"
     function = call.get("function") or {}
     arguments = function.get("arguments")
     if not isinstance(arguments, str):
@@ -229,60 +257,69 @@ def test_choice_none(tooled, capabilities):
     "tools.stream_deltas",
     "MUST",
     "Streamed tool calls: every tool_calls delta has an integer index, the first fragment of "
-    "each call carries its id, type and name, and the argument fragments concatenate to "
-    "valid JSON.",
+    "each call (per choice) carries its id, type and name, and the argument fragments "
+    "concatenate to valid JSON.",
     capability="tools",
 )
 def test_stream_deltas(tooled, capabilities):
     exchange = tooled["stream"]
     capabilities.gate("tools", exchange)
+    problems = stream_call_problems(ok_stream(exchange))
+    if problems:
+        expect(False, *problems[0], exchange)
+
+
+def stream_call_problems(chunks: list) -> list[tuple[str, str]]:
+    """(expected, actual) for each problem of the streamed tool calls, fragments grouped per
+    choice and per call index (with n > 1 two choices each have a call 0)."""
     deltas = [
-        d
-        for chunk in ok_stream(exchange)
+        (c.get("index"), d)
+        for chunk in chunks
         for c in choices_of(chunk)
         for d in ((c.get("delta") or {}).get("tool_calls") or [])
     ]
-    expect(bool(deltas), "tool_calls deltas", "none", exchange)
-    no_index = [d for d in deltas if not isinstance(d.get("index"), int)]
-    expect(
-        not no_index, "an integer index on every tool_calls delta", short(no_index[:2]), exchange
-    )
-    calls: dict[int, list] = {}
-    for delta in deltas:
-        calls.setdefault(delta["index"], []).append(delta)
-    for index, fragments in calls.items():
-        head = fragments[0]
-        expect(
-            bool(head.get("id")) and bool((head.get("function") or {}).get("name")),
-            f"call {index}: id and function.name on the first fragment",
-            short(head),
-            exchange,
-        )
-        arguments = "".join(
-            (f.get("function") or {}).get("arguments") or ""
-            for f in fragments
-            if isinstance((f.get("function") or {}).get("arguments"), str)
-        )
-        problem = _argument_problems(
-            {"function": {"name": head["function"]["name"], "arguments": arguments}}
-        )
-        expect(
-            problem is None,
-            f"call {index}: fragments concatenate to valid arguments",
-            str(problem),
-            exchange,
-        )
+    if not deltas:
+        return [("tool_calls deltas", "none")]
+    no_index = [d for _, d in deltas if not isinstance(d, dict) or type(d.get("index")) is not int]
+    if no_index:
+        return [("an integer index on every tool_calls delta", short(no_index[:2]))]
+    calls: dict[tuple, list] = {}
+    for choice, delta in deltas:
+        calls.setdefault((choice, delta["index"]), []).append(delta)
+    problems = []
+    for (choice, index), fragments in calls.items():
+        head, where = fragments[0], f"choice {choice} call {index}"
+        if not (head.get("id") and _call_type_ok(head) and call_name(head)):
+            expected = f"{where}: id, type and function.name on the first fragment"
+            problems.append((expected, short(head)))
+            continue
+        pieces = [(f.get(head["type"]) or {}) for f in fragments]
+        key = "input" if head["type"] == "custom" else "arguments"
+        text = "".join(p[key] for p in pieces if isinstance(p.get(key), str))
+        problem = _argument_problems({"type": head["type"], head["type"]: {**pieces[0], key: text}})
+        if problem:
+            problems.append((f"{where}: fragments concatenate to valid arguments", problem))
+    return problems
 
 
 @check(
     "tools.parallel_false_single_call",
     "MUST",
-    "parallel_tool_calls false: at most one tool call per response.",
+    "parallel_tool_calls false: at most one tool call per response (judged when the same "
+    "request without the flag demonstrably gets several calls).",
     capability="parallel_tool_calls",
 )
 def test_parallel_false(tooled, capabilities):
-    exchange = tooled["single"]
+    exchange, twin = tooled["single"], tooled["both"]
     capabilities.gate("parallel_tool_calls", exchange)
+    if twin is None or not twin.ok:
+        not_applicable("the twin request without parallel_tool_calls got no answer")
+    made = _calls(twin)
+    if len(made) < 2:
+        not_applicable(
+            f"without parallel_tool_calls the model made {len(made)} call(s): one call with "
+            "the flag would prove nothing"
+        )
     calls = _calls(exchange)
     expect(len(calls) <= 1, "at most one tool call", f"{len(calls)} calls", exchange)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .checks import check, expect, short
-from .exchanges import ok_json, ok_stream, sent_limit
+from .checks import check, expect, not_applicable, short
+from .exchanges import choices_of, ok_json, ok_stream, sent_limit
 
 COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
@@ -46,11 +46,12 @@ def test_present(shared):
     "total_tokens: Total number of tokens used in the request (prompt + completion).",
 )
 @pytest.mark.parametrize("which", ["non-streamed", "streamed"])
-def test_total_is_sum(shared, which):
-    exchange = shared.plain if which == "non-streamed" else shared.stream_usage
+def test_total_is_sum(shared, capabilities, which):
     if which == "non-streamed":
+        exchange = shared.plain
         ok_json(exchange)
     else:
+        exchange = _usage_stream(shared, capabilities)
         ok_stream(exchange)
     usage = _usage_or_fail(exchange)
     total = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -87,7 +88,8 @@ def test_within_max_tokens(shared):
     "exceeds its total.",
 )
 def test_details_within_totals(shared):
-    for exchange in (shared.plain, shared.stream_usage):
+    judged = 0
+    for exchange in (e for e in (shared.plain, shared.stream_usage) if e is not None):
         usage = _usage_or_fail(exchange)
         for details_key, total_key in (
             ("prompt_tokens_details", "prompt_tokens"),
@@ -96,6 +98,7 @@ def test_details_within_totals(shared):
             details = usage.get(details_key) or {}
             if not isinstance(details, dict):
                 continue  # the schema checks report a wrong type
+            judged += len(details)
             over = {k: v for k, v in details.items() if _is_count(v) and v > usage[total_key]}
             expect(
                 not over,
@@ -103,6 +106,19 @@ def test_details_within_totals(shared):
                 short(over),
                 exchange,
             )
+    if not judged:
+        not_applicable("no prompt_tokens_details / completion_tokens_details to compare")
+
+
+def _usage_stream(shared, capabilities):
+    """The include_usage stream, once the endpoint is known to take stream_options (a clean
+    400 or a capability declared absent makes these checks unsupported, not failed)."""
+    capabilities.gate("usage_in_stream", shared.stream_usage)
+    return shared.stream_usage
+
+
+def _no_usage_chunk() -> None:
+    not_applicable("no usage chunk in the stream (usage.stream_one_usage_chunk reports it)")
 
 
 def _usage_chunks(exchange):
@@ -115,13 +131,14 @@ def _usage_chunks(exchange):
     "With stream_options.include_usage, an additional chunk is streamed before data: [DONE] "
     "with the usage statistics for the entire request (exactly one).",
 )
-def test_stream_one_usage_chunk(shared):
-    found = _usage_chunks(shared.stream_usage)
+def test_stream_one_usage_chunk(shared, capabilities):
+    stream = _usage_stream(shared, capabilities)
+    found = _usage_chunks(stream)
     expect(
         len(found) == 1,
         "exactly one chunk with a non-null usage",
         f"{len(found)} chunks with usage",
-        shared.stream_usage,
+        stream,
     )
 
 
@@ -130,14 +147,18 @@ def test_stream_one_usage_chunk(shared):
     "MUST",
     "The usage chunk's choices field is always an empty array.",
 )
-def test_stream_chunk_empty_choices(shared):
-    for number, chunk in _usage_chunks(shared.stream_usage)[-1:]:
-        expect(
-            chunk.get("choices") == [],
-            "choices == [] on the usage chunk",
-            f"chunk {number} choices {short(chunk.get('choices'))}",
-            shared.stream_usage,
-        )
+def test_stream_chunk_empty_choices(shared, capabilities):
+    stream = _usage_stream(shared, capabilities)
+    found = _usage_chunks(stream)
+    if not found:
+        _no_usage_chunk()
+    number, chunk = found[-1]
+    expect(
+        chunk.get("choices") == [],
+        "choices == [] on the usage chunk",
+        f"chunk {number} choices {short(chunk.get('choices'))}",
+        stream,
+    )
 
 
 @check(
@@ -145,30 +166,35 @@ def test_stream_chunk_empty_choices(shared):
     "MUST",
     "The usage chunk is the last chunk, immediately before data: [DONE].",
 )
-def test_stream_chunk_last(shared):
-    chunks = ok_stream(shared.stream_usage)
-    found = _usage_chunks(shared.stream_usage)
-    expect(bool(found), "a usage chunk", "none", shared.stream_usage)
+def test_stream_chunk_last(shared, capabilities):
+    stream = _usage_stream(shared, capabilities)
+    chunks = ok_stream(stream)
+    found = _usage_chunks(stream)
+    if not found:
+        _no_usage_chunk()
     last = found[-1][0]
     expect(
         last == len(chunks) - 1,
         f"the usage chunk to be chunk {len(chunks) - 1} (last)",
         f"it is chunk {last}",
-        shared.stream_usage,
+        stream,
     )
 
 
 @check(
     "usage.stream_null_elsewhere", "MUST", "All other chunks carry usage: null (or no usage key)."
 )
-def test_stream_null_elsewhere(shared):
-    chunks = ok_stream(shared.stream_usage)
+def test_stream_null_elsewhere(shared, capabilities):
+    stream = _usage_stream(shared, capabilities)
+    chunks = ok_stream(stream)
+    if not _usage_chunks(stream):
+        _no_usage_chunk()
     others = [n for n, c in enumerate(chunks[:-1]) if c.get("usage") is not None]
     expect(
         not others,
         "usage null or absent before the final chunk",
         f"usage on chunks {short(others)}",
-        shared.stream_usage,
+        stream,
     )
 
 
@@ -193,9 +219,31 @@ def test_stream_absent_unrequested(shared):
     "SHOULD",
     "Streamed usage equals the non-streamed usage for the same temperature-0 request.",
 )
-def test_stream_matches_non_streamed(shared):
+def test_stream_matches_non_streamed(shared, capabilities):
+    stream = _usage_stream(shared, capabilities)
     plain = _usage_or_fail(shared.plain)
-    streamed = _usage_or_fail(shared.stream_usage)
+    streamed = _usage_or_fail(stream)
     a = {k: plain[k] for k in COUNTS}
     b = {k: streamed[k] for k in COUNTS}
-    expect(a == b, f"streamed usage {a}", str(b), shared.plain, shared.stream_usage)
+    expect(a == b, f"streamed usage {a}", str(b), shared.plain, stream)
+
+
+@check(
+    "usage.completion_tokens_nonzero",
+    "MUST",
+    "completion_tokens counts the generated tokens: a non-empty answer to a prompt cannot "
+    "cost zero tokens (a mock's all-zero usage breaks every budget built on it).",
+)
+def test_completion_tokens_nonzero(shared):
+    body = ok_json(shared.plain)
+    texts = [(c.get("message") or {}).get("content") for c in choices_of(body)]
+    if not any(isinstance(t, str) and t for t in texts):
+        not_applicable("the answer has no content, so zero completion tokens may be right")
+    usage = _usage_or_fail(shared.plain)
+    expect(
+        usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 0,
+        "completion_tokens > 0 and prompt_tokens > 0 for a non-empty answer to a prompt",
+        f"prompt_tokens {usage['prompt_tokens']}, completion_tokens "
+        f"{usage['completion_tokens']} for content {short(texts[0], 80)}",
+        shared.plain,
+    )
