@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from .checks import check, expect, observe, short
+from . import dialect
+from .checks import check, expect, not_applicable, observe, short
 from .client import RequestSpec
 from .exchanges import (
     Planned,
@@ -19,10 +20,14 @@ from .exchanges import (
     ok_json,
     ok_stream,
     send_batch,
+    sent_limit,
     streamed_content,
 )
 
 N = 2
+#: An answer that repeats one word, so that a penalty on repeats has something to change.
+REPEAT_PROMPT = "Repeat after me: echo echo echo echo echo echo echo echo echo echo echo echo"
+PENALTIES = ("presence_penalty", "frequency_penalty")
 N_LIMIT = 5
 IN_RANGE = {
     "temperature": (0, 2),
@@ -31,6 +36,12 @@ IN_RANGE = {
     "frequency_penalty": (-2, 2),
 }
 OUT_OF_RANGE = {name: (low - 0.1, high + 0.1) for name, (low, high) in IN_RANGE.items()}
+RANGE_CAPABILITY = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "presence_penalty": "penalties",
+    "frequency_penalty": "penalties",
+}
 INSIDE = [f"{name}={value}" for name, values in IN_RANGE.items() for value in values]
 OUTSIDE = [f"{name}={value:g}" for name, values in OUT_OF_RANGE.items() for value in values]
 
@@ -59,11 +70,23 @@ def sampled(endpoint, capabilities):
         "seed_a": Planned("seed", RequestSpec("seed=42 (first)", json=seeded)),
         "seed_b": Planned("seed", RequestSpec("seed=42 (second)", json=seeded)),
         "seed_other": Planned("seed", RequestSpec("seed=43", json={**seeded, "seed": 43})),
-        "greedy_a": Planned(None, RequestSpec("temperature=0 (first)", json=chat_body(model))),
-        "greedy_b": Planned(None, RequestSpec("temperature=0 (second)", json=chat_body(model))),
     }
+    if dialect.current().deterministic:  # else the endpoint fixed the temperature: no premise
+        for key, which in (("greedy_a", "first"), ("greedy_b", "second")):
+            plan[key] = Planned(
+                None, RequestSpec(f"temperature=0 ({which})", json=chat_body(model))
+            )
     for case in INSIDE + OUTSIDE:
         plan[case] = Planned(None, RequestSpec(case, json=_edge_body(model, case)))
+    repeat = [{"role": "user", "content": REPEAT_PROMPT}]
+    for number in (1, 2):  # the dialect's deterministic setting; twice to know it repeats
+        body = chat_body(model, messages=repeat)
+        plan[("unpenalized", number)] = Planned(
+            "penalties", RequestSpec(f"repetitive answer, no penalty ({number})", json=body)
+        )
+    for name in PENALTIES:
+        body = chat_body(model, messages=repeat, **{name: 2.0})
+        plan[name] = Planned("penalties", RequestSpec(f"repetitive answer, {name} 2", json=body))
     return send_batch(endpoint, capabilities, plan)
 
 
@@ -128,7 +151,8 @@ def test_n_usage(sampled, capabilities):
     choices = choices_of(ok_json(exchange))
     tokens = (exchange.usage or {}).get("completion_tokens")
     expected, exact = _n_tokens(
-        [(c.get("finish_reason"), (c.get("message") or {}).get("content")) for c in choices]
+        [(c.get("finish_reason"), (c.get("message") or {}).get("content")) for c in choices],
+        sent_limit(exchange)[1],
     )
     expect(
         tokens == expected if exact else isinstance(tokens, int) and tokens >= expected,
@@ -138,14 +162,15 @@ def test_n_usage(sampled, capabilities):
     )
 
 
-def _n_tokens(choices: list[tuple[Any, Any]]) -> tuple[int, bool]:
-    """What completion_tokens must be for (finish_reason, content) pairs: N_LIMIT for each
-    choice cut at max_tokens, at least 1 for any other with content; exact only when every
+def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
+    """What completion_tokens must be for (finish_reason, content) pairs: ``limit`` (the token
+    limit sent, reasoning headroom included: the limit bounds reasoning and output together)
+    for each choice cut at it, at least 1 for any other with content; exact only when every
     choice was cut. At temperature 1 a small model may stop a choice early, which still
     leaves a lower bound that a server counting one choice only falls below."""
     cut = sum(1 for finish, _ in choices if finish == "length")
     others = sum(1 for finish, text in choices if finish != "length" and text)
-    return cut * N_LIMIT + others, cut == len(choices)
+    return cut * limit + others, cut == len(choices)
 
 
 @check(
@@ -171,7 +196,8 @@ def test_n_stream_usage(sampled, capabilities):
         for choice in choices_of(chunk):
             if choice.get("finish_reason"):
                 finishes[choice.get("index")] = choice["finish_reason"]
-    expected, exact = _n_tokens([(finishes.get(i), streamed_content(chunks, i)) for i in range(N)])
+    pairs = [(finishes.get(i), streamed_content(chunks, i)) for i in range(N)]
+    expected, exact = _n_tokens(pairs, sent_limit(exchange)[1])
     tokens = chunks[-1]["usage"].get("completion_tokens")
     expect(
         tokens == expected if exact else isinstance(tokens, int) and tokens >= expected,
@@ -213,6 +239,11 @@ def test_seed_repeatable(sampled, capabilities):
     "same content.",
 )
 def test_temperature0_repeatable(sampled):
+    if not dialect.current().deterministic:
+        not_applicable(
+            "the endpoint does not accept temperature 0 (see the dialect), so there is no "
+            "deterministic setting to repeat"
+        )
     a, b = sampled["greedy_a"], sampled["greedy_b"]
     expect(
         _content(a) == _content(b),
@@ -242,9 +273,22 @@ def test_different_seeds(sampled, capabilities):
     "frequency penalties -2..2.",
 )
 @pytest.mark.parametrize("case", INSIDE)
-def test_range_accepted(sampled, case):
+def test_range_accepted(sampled, capabilities, case):
     exchange = sampled[case]
+    name = case.split("=")[0]
+    if _says_unsupported(exchange, name):  # a model without the parameter, not wrong bounds
+        capabilities.gate(RANGE_CAPABILITY[name], exchange)
     expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
+
+
+def _says_unsupported(exchange, name: str) -> bool:
+    """A 400 naming ``name`` that says the model does not support it (OpenAI's reasoning
+    models: code unsupported_parameter / unsupported_value), rather than "out of range"."""
+    if not dialect.rejection_names(exchange, (name,)):
+        return False
+    error = dialect.error_of(exchange) or {}
+    words = f"{error.get('code')} {error.get('message')}".lower()
+    return "unsupported" in words or "not supported" in words
 
 
 @check(
@@ -267,6 +311,8 @@ def test_range_rejected(sampled, case):
 @pytest.mark.parametrize("case", OUTSIDE)
 def test_range_error_names_field(sampled, case):
     exchange = sampled[case]
+    if not (exchange.status and exchange.status >= 400):
+        not_applicable("the value was not rejected (sampling.range_rejected reports it)")
     body = exchange.json if isinstance(exchange.json, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     field = case.split("=")[0]
@@ -275,4 +321,39 @@ def test_range_error_names_field(sampled, case):
         f"error.param == {field!r}",
         short(error.get("param")),
         exchange,
+    )
+
+
+def repeats(text: str) -> bool:
+    """Whether some word occurs at least twice (what a presence or frequency penalty acts on)."""
+    words = [w.strip(".,!?;:'\"").lower() for w in text.split()]
+    words = [w for w in words if w]
+    return len(set(words)) < len(words)
+
+
+@check(
+    "sampling.penalty_effect",
+    "MUST",
+    "presence_penalty / frequency_penalty: positive values penalize tokens that already "
+    "appeared. At 2.0, an answer that repeats a word must change (judged only when the "
+    "answer without the penalty repeats, identically twice); a clean 400 naming the "
+    "parameter is unsupported, accepted and ignored is a fail.",
+    capability="penalties",
+)
+@pytest.mark.parametrize("name", PENALTIES)
+def test_penalty_effect(sampled, capabilities, name):
+    exchange = sampled[name]
+    capabilities.gate("penalties", exchange)
+    penalized = _content(exchange) or ""
+    first, second = (_content(sampled[("unpenalized", n)]) or "" for n in (1, 2))
+    if first != second:
+        not_applicable("the same request without a penalty got two different answers")
+    if not repeats(first):
+        not_applicable(f"the answer without a penalty repeats no word ({short(first, 80)})")
+    expect(
+        penalized != first,
+        f"an answer that differs from the one without {name} (it repeats words)",
+        f"the same answer with {name} 2.0: {short(penalized)}",
+        exchange,
+        sampled[("unpenalized", 1)],
     )

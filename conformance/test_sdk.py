@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from . import dialect
 from .checks import check, expect, short
 from .client import RequestSpec
-from .exchanges import PROMPT
+from .exchanges import PROMPT, chat_body
 
 openai = pytest.importorskip("openai", reason="the openai SDK is not installed")
 pydantic = pytest.importorskip("pydantic")
@@ -64,14 +65,16 @@ def _call(endpoint, capabilities, capability: str | None, body: dict[str, Any], 
 
 
 def _body(endpoint, **extra) -> dict[str, Any]:
-    body = {
-        "model": endpoint.model,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 24,
-        "temperature": 0,
-    }
-    body.update(extra)
-    return body
+    """The request in the negotiated dialect (token-limit field, temperature, reasoning)."""
+    extra.setdefault("messages", [{"role": "user", "content": PROMPT}])
+    return chat_body(endpoint.model, **extra)
+
+
+def _sdk_args(body: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's keyword arguments: fields from --extra-body go through its ``extra_body``."""
+    extra = {k: body[k] for k in dialect.current().extra_body if k in body}
+    args = {k: v for k, v in body.items() if k not in extra}
+    return {**args, "extra_body": extra} if extra else args
 
 
 @check(
@@ -83,7 +86,7 @@ def _body(endpoint, **extra) -> dict[str, Any]:
 def test_plain_completion(sdk, endpoint, capabilities):
     body = _body(endpoint)
     completion = _call(
-        endpoint, capabilities, None, body, lambda: sdk.chat.completions.create(**body)
+        endpoint, capabilities, None, body, lambda: sdk.chat.completions.create(**_sdk_args(body))
     )
     message = completion.choices[0].message if completion.choices else None
     expect(
@@ -105,7 +108,7 @@ def test_stream(sdk, endpoint, capabilities):
 
     def run():
         parts, finish = [], None
-        for chunk in sdk.chat.completions.create(**body):
+        for chunk in sdk.chat.completions.create(**_sdk_args(body)):
             for choice in chunk.choices:
                 parts.append(choice.delta.content or "")
                 finish = choice.finish_reason or finish
@@ -132,7 +135,7 @@ def test_stream_tools(sdk, endpoint, capabilities):
     body = _body(
         endpoint, messages=messages, tools=[WEATHER], tool_choice="required", max_tokens=64
     )
-    stream_args = {k: v for k, v in body.items()}
+    stream_args = _sdk_args(body)
 
     def run():
         with sdk.chat.completions.stream(**stream_args) as stream:
@@ -176,7 +179,7 @@ def test_structured_output(sdk, endpoint, capabilities):
         capabilities,
         "json_schema",
         schema_body,
-        lambda: sdk.chat.completions.parse(response_format=Place, **body),
+        lambda: sdk.chat.completions.parse(response_format=Place, **_sdk_args(body)),
     )
     parsed = completion.choices[0].message.parsed if completion.choices else None
     expect(isinstance(parsed, Place), "a parsed Place instance", short(parsed))

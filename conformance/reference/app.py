@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import render, request_faults
+from . import reasoning, render, request_faults
 from .faults import parse_names
 from .validation import ApiError, parse_body, validate_request
 
@@ -197,6 +197,7 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
             body = parse_body(await request.body())
             validate_request(body, faults)
             request_faults.reject(body, faults)
+            reasoning.reject(body, faults)
             if body["model"] not in config.models and "unknown_model_served" not in faults:
                 raise ApiError(
                     404,

@@ -1,13 +1,20 @@
 """Named fault switches: each reproduces one divergence seen in real "compatible" servers.
 
-A fault lists the check IDs it must make fail; the project's own tests run the suite against
-the reference server with each fault and assert exactly that, which is how we know every check
-can fail. Variants are the opposite: framing and fields the spec allows, which must pass.
+A fault lists the check IDs it must make fail and, per check, a fragment of the failure
+message it must produce; the project's own tests run the suite against the reference server
+with each fault and assert exactly that, which is how we know every check can fail *for its
+own reason* (not merely through a precondition such as the HTTP status). Variants are the
+opposite: framing and fields the spec allows, which must pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from .fault_messages import EXPECTED_MESSAGES
+from .reasoning import FAULT_TABLE as REASONING_FAULTS
+from .reasoning import PROFILES
 
 
 @dataclass(frozen=True)
@@ -15,6 +22,13 @@ class Fault:
     name: str
     divergence: str
     breaks: tuple[str, ...]
+    #: check id, or base id for all its parameters -> a fragment of the expected message
+    #: ("expected ...; got ..."); filled from fault_messages.EXPECTED_MESSAGES unless given.
+    messages: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def fragment(self, check_id: str) -> str | None:
+        """The message fragment expected for ``check_id`` (exact id first, then base id)."""
+        return self.messages.get(check_id) or self.messages.get(check_id.split("[")[0])
 
 
 _OPTIONAL_CASES = (
@@ -195,7 +209,10 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "param_null",
             "error param always null",
-            _invalid("errors.invalid_names_param", with_param=True),
+            (
+                *_invalid("errors.invalid_names_param", with_param=True),
+                *_each("sampling.range_error_names_field", *_RANGE_OUTSIDE),
+            ),
         ),
         Fault("error_code_integer", "error code is an integer", ("errors.envelope_types",)),
         Fault("error_as_text", "errors are plain text", ("errors.are_json",)),
@@ -253,10 +270,7 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "accept_out_of_range",
             "out-of-range sampling values accepted",
-            (
-                *_each("sampling.range_rejected", *_RANGE_OUTSIDE),
-                *_each("sampling.range_error_names_field", *_RANGE_OUTSIDE),
-            ),
+            _each("sampling.range_rejected", *_RANGE_OUTSIDE),
         ),
         Fault(
             "reject_in_range",
@@ -374,7 +388,7 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "drop_system",
             "system and developer messages dropped",
-            _each("messages.instruction_followed", "system", "developer"),
+            _each("messages.system_honoured", "system", "developer"),
         ),
         Fault(
             "content_parts_500",
@@ -392,8 +406,79 @@ FAULTS: dict[str, Fault] = {
         # --- models ----------------------------------------------------------------------
         Fault("models_bare_list", "GET /models returns a bare array", ("models.list_schema",)),
         Fault("model_not_listed", "model under test missing from /models", ("models.lists_model",)),
+        # --- issue 10: accepted-and-ignored made visible, what mocks got away with ---------
+        Fault(
+            "tool_calls_without_tools",
+            "tool_calls on a response to a request without tools",
+            ("response.no_tool_calls_without_tools",),
+        ),
+        Fault("refusal_always", "a refusal string on every answer", ("response.refusal_null",)),
+        Fault("same_id", "the same id on every completion", ("response.distinct_ids",)),
+        Fault("usage_zero", "usage counts all zero", ("usage.completion_tokens_nonzero",)),
+        Fault(
+            "logprobs_unrequested",
+            "logprobs sent without being asked",
+            ("response.no_logprobs_unrequested",),
+        ),
+        Fault(
+            "drop_media",
+            "image and audio parts silently dropped",
+            ("messages.image_input", "messages.audio_input"),
+        ),
+        Fault(
+            "ignore_penalties",
+            "presence and frequency penalties ignored",
+            _each("sampling.penalty_effect", "presence_penalty", "frequency_penalty"),
+        ),
+        Fault(
+            "logit_bias_integer_500",
+            "integer logit_bias values crash the server",
+            ("logit_bias.value_forms[integer]",),
+        ),
+        Fault(
+            "logit_bias_float_500",
+            "float logit_bias values crash the server",
+            ("logit_bias.value_forms[float]",),
+        ),
+        Fault(
+            "response_format_prompt_only",
+            "response_format ignored; JSON only when the prompt asks for it",
+            (
+                *_each("response_format.json_object", *_MODES),
+                *_each("response_format.json_schema", *_MODES),
+            ),
+        ),
+        Fault(
+            "structured_null_content",
+            "structured output answered content null without a refusal",
+            _each("response_format.json_schema", *_MODES),
+        ),
+        Fault(
+            "tool_delta_without_type",
+            "first tool-call delta without type",
+            ("tools.stream_deltas",),
+        ),
+        Fault(
+            "tool_delta_wrong_choice",
+            "tool-call argument fragments filed under another choice",
+            ("tools.stream_deltas",),
+        ),
+        Fault(
+            "usage_stream_wrong_object",
+            "chunk object 'chat.completion' only in the include_usage stream",
+            ("stream.chunk_object",),
+        ),
     )
 }
+FAULTS = {
+    name: replace(f, messages={**EXPECTED_MESSAGES.get(name, {}), **f.messages})
+    for name, f in FAULTS.items()
+}
+
+FAULTS.update(
+    (name, Fault(name, divergence, breaks, messages))
+    for name, divergence, breaks, messages in REASONING_FAULTS
+)
 
 
 @dataclass(frozen=True)
@@ -417,6 +502,10 @@ VARIANTS: dict[str, Variant] = {
         Variant("no_audio", "cleanly rejecting audio input (400) is an honest 'unsupported'"),
         Variant("unknown_params_accepted", "ignoring unknown parameters is reported as INFO"),
         Variant("no_token_ids", "logprobs entries need no token id (OpenAI sends none)"),
+        Variant(
+            "structured_refusal",
+            "a structured-output refusal (content null, refusal string) is a valid answer",
+        ),
     )
 }
 
@@ -424,7 +513,7 @@ VARIANTS: dict[str, Variant] = {
 def parse_names(value: str) -> frozenset[str]:
     """Parse 'a,b' into a validated set of fault / variant names."""
     names = frozenset(n.strip() for n in value.split(",") if n.strip())
-    unknown = names - FAULTS.keys() - VARIANTS.keys()
+    unknown = names - FAULTS.keys() - VARIANTS.keys() - PROFILES.keys()
     if unknown:
         raise ValueError(f"unknown fault or variant: {', '.join(sorted(unknown))}")
     return names

@@ -77,6 +77,7 @@ TOKEN_PATTERN = re.compile(r" ?[A-Za-z]+| ?[0-9]| ?[^\sA-Za-z0-9]|\s+")
 COUNT_PATTERN = re.compile(r"count(?:ing)? from (\d+) to (\d+)", re.IGNORECASE)
 REPEAT_PATTERN = re.compile(r"repeat after me:\s*(.+)", re.IGNORECASE | re.DOTALL)
 
+JSON_REQUEST_PATTERN = re.compile(r"\b(?:in|as) json\b", re.IGNORECASE)
 INSTRUCTION_PATTERN = re.compile(r"reply with only the word\s+([A-Za-z]+)", re.IGNORECASE)
 MEDIA_TYPES = ("image_url", "input_audio")
 MEDIA_TOKENS = 85
@@ -144,6 +145,9 @@ class Generation:
     finish_reason: str
     tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: list[dict[str, Any]] | None = None
+    reasoning_tokens: int = 0  # spent before the output, counted in completion_tokens
+    reasoning: list[str] = field(default_factory=list)  # visible reasoning text, as tokens
+    refusal: str | None = None  # set: the model refused (content null)
 
     @property
     def content(self) -> str:
@@ -163,6 +167,8 @@ class Sampling:
     logprobs: bool = False
     top_logprobs: int = 0
     logit_bias: dict[str, float] = field(default_factory=dict)
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 def base_text(messages: list[dict[str, Any]], sampling: Sampling, index: int) -> str:
@@ -185,6 +191,8 @@ def base_text(messages: list[dict[str, Any]], sampling: Sampling, index: int) ->
             + " and ".join("an image" if kind == "image_url" else "an audio clip" for kind in media)
             + "."
         )
+    if JSON_REQUEST_PATTERN.search(last_user):  # a prompt asking for JSON gets JSON
+        return json.dumps({"answer": _rng("asked json", prompt).choice(VOCABULARY)})
     counting = COUNT_PATTERN.search(last_user)
     if counting:
         start, end = int(counting.group(1)), int(counting.group(2))
@@ -220,6 +228,25 @@ def _biased_vocabulary(logit_bias: dict[str, float]) -> list[str]:
 
 def _valid_id(key: str) -> bool:
     return key.isdigit() and int(key) < len(VOCABULARY)
+
+
+def apply_penalties(tokens: list[str], sampling: Sampling, seed_text: str) -> list[str]:
+    """Positive presence / frequency penalties make repeated words unlikely: every repeat of
+    a word already generated is replaced by a vocabulary word not yet used (deterministic)."""
+    if sampling.presence_penalty <= 0 and sampling.frequency_penalty <= 0:
+        return tokens
+    seen: set[str] = set()
+    fresh = iter([w for w in _rng("penalty", seed_text).sample(VOCABULARY, len(VOCABULARY))])
+    out = []
+    for token in tokens:
+        word = token.strip().lower()
+        if word.isalpha() and word in seen:
+            replacement = next((w for w in fresh if w not in seen), word)
+            token = token[: len(token) - len(token.lstrip())] + replacement
+            word = replacement
+        seen.add(word)
+        out.append(token)
+    return out
 
 
 def extend_to_min(tokens: list[str], sampling: Sampling, seed_text: str) -> list[str]:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import model
+from . import model, reasoning
 
 SYSTEM_FINGERPRINT = "fp_chatcompat_ref"
 
@@ -32,6 +32,7 @@ class ChatRequest:
     tool_choice: Any = None
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] = field(default_factory=dict)
+    reasoning_effort: str | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ChatRequest:
@@ -56,11 +57,14 @@ class ChatRequest:
                 logprobs=bool(body.get("logprobs")),
                 top_logprobs=body.get("top_logprobs") or 0,
                 logit_bias=body.get("logit_bias") or {},
+                presence_penalty=float(body.get("presence_penalty") or 0),
+                frequency_penalty=float(body.get("frequency_penalty") or 0),
             ),
             tools=body.get("tools") or [],
             tool_choice=body.get("tool_choice"),
             parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
             response_format=body.get("response_format") or {},
+            reasoning_effort=body.get("reasoning_effort"),
         )
 
 
@@ -71,6 +75,7 @@ def generate(
     sampling = request.sampling
     if "temp0_nondeterministic" in faults and sampling.temperature == 0:
         sampling = dataclasses.replace(sampling, temperature=1.0, seed=None)
+    thinking = reasoning.hidden_tokens({"reasoning_effort": request.reasoning_effort}, faults)
     out = []
     for index in range(request.n):
         calls = model.tool_calls_for(
@@ -85,17 +90,26 @@ def generate(
             finish = "stop" if named or "tool_finish_reason_stop" in faults else "tool_calls"
             if "tool_finish_reason_length" in faults:
                 finish = "length"
-            out.append(model.Generation([], finish, [_distort_call(c, faults) for c in calls]))
+            calls = [_distort_call(c, faults) for c in calls]
+            out.append(_with_reasoning(model.Generation([], finish, calls), thinking, faults))
+            continue
+        refusal = _refusal(request, faults)
+        if refusal is not None:
+            out.append(model.Generation([], "stop", refusal=refusal))
             continue
         if request.response_format.get("type") in ("json_object", "json_schema"):
             prompt = str(request.messages)
             text = model.json_output(request.response_format, model._rng("json", prompt, index))
         else:
             text = model.base_text(request.messages, sampling, index)
-        tokens = model.extend_to_min(model.tokenize(text), sampling, text)
+        tokens = model.apply_penalties(model.tokenize(text), sampling, text)
+        tokens = model.extend_to_min(tokens, sampling, text)
+        limited, spent = _after_reasoning(sampling, thinking)
         tokens, finish = model.apply_limits(
-            tokens, sampling, keep_stop="stop_left_in_output" in faults
+            tokens, limited, keep_stop="stop_left_in_output" in faults
         )
+        if spent and not tokens and "budget_exhausted_stop" in faults:
+            finish = "stop"
         if "length_reported_as_stop" in faults:
             finish = "stop"
         generation = model.Generation(tokens, finish)
@@ -104,8 +118,45 @@ def generate(
             generation.logprobs = [_distort_logprob(e, faults) for e in entries]
             if "logprobs_tokens_mismatch" in faults and entries:
                 entries[0].update(token=" bogus", bytes=list(b" bogus"))
-        out.append(generation)
+        out.append(_with_reasoning(generation, spent, faults))
     return out
+
+
+def _after_reasoning(sampling: model.Sampling, thinking: int) -> tuple[model.Sampling, int]:
+    """Reasoning is spent first, against the token limit: what is left for the output."""
+    limit = sampling.max_tokens
+    if limit is None or not thinking:
+        return sampling, thinking
+    spent = min(thinking, limit)
+    return dataclasses.replace(sampling, max_tokens=limit - spent), spent
+
+
+def _with_reasoning(g: model.Generation, spent: int, faults: frozenset[str]) -> model.Generation:
+    """Record the reasoning a choice spent; the visible style also keeps its text."""
+    g.reasoning_tokens = spent
+    if spent and reasoning.style(faults) == "visible":
+        g.reasoning = reasoning.thought(spent)
+    return g
+
+
+def _reasoning_key(faults: frozenset[str], streamed: bool) -> str:
+    mismatch = streamed and "reasoning_field_mismatch" in faults
+    return "reasoning" if mismatch else "reasoning_content"
+
+
+REFUSAL = "I'm sorry, I can't help with that."
+
+
+def _refusal(request: ChatRequest, faults: frozenset[str]) -> str | None:
+    """Variant ``structured_refusal``: structured output the prompt did not ask for is refused
+    (content null, a refusal string), as OpenAI's models may. Fault ``structured_null_content``
+    answers content null without a refusal ("" here: the model refused without saying so)."""
+    if request.response_format.get("type") != "json_schema":
+        return None
+    if "structured_null_content" in faults:
+        return ""
+    asked = "json" in str(request.messages).lower()
+    return REFUSAL if "structured_refusal" in faults and not asked else None
 
 
 def _distort_call(call: model.ToolCall, faults: frozenset[str]) -> model.ToolCall:
@@ -151,10 +202,16 @@ def usage(
     prompt = model.count_prompt_tokens(request.messages)
     counted = generations[:1] if "usage_counts_one_choice" in faults else generations
     completion = completion_tokens(counted)
+    thought = sum(g.reasoning_tokens for g in counted)
+    completion += thought
+    if "reasoning_tokens_exceed_completion" in faults:
+        thought = completion + 5
     if "usage_over_max_tokens" in faults and request.sampling.max_tokens:
         completion = request.sampling.max_tokens * request.n + 1
     if streamed and "stream_usage_differs" in faults:
         completion += 1
+    if "usage_zero" in faults:
+        prompt = completion = 0
     total = prompt + completion + (7 if "usage_total_wrong" in faults else 0)
     cached = prompt + 5 if "cached_exceeds_prompt" in faults else 0
     return {
@@ -163,7 +220,7 @@ def usage(
         "total_tokens": total,
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": thought,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -171,8 +228,22 @@ def usage(
     }
 
 
-def new_completion_id() -> str:
+def new_completion_id(faults: frozenset[str] = frozenset()) -> str:
+    if "same_id" in faults:  # a mock that serves one canned completion
+        return "chatcmpl-0000000000000000000000000"
     return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+_STRAY_CALL = {
+    "id": "call_stray",
+    "type": "function",
+    "function": {"name": "lookup", "arguments": "{}"},
+}
+
+
+def _unrequested(g: model.Generation, faults: frozenset[str]) -> list[dict[str, Any]] | None:
+    """Fault ``logprobs_unrequested``: logprobs on every choice, asked for or not."""
+    return model.token_logprobs(g.tokens, 0) if "logprobs_unrequested" in faults else None
 
 
 def _logprobs_block(entries: list[dict[str, Any]] | None) -> dict[str, Any] | None:
@@ -207,14 +278,20 @@ def build_response(
     for index, g in enumerate(generations):
         message: dict[str, Any] = {
             "role": "model" if "wrong_role" in faults else "assistant",
-            "content": None if g.tool_calls else g.content,
-            "refusal": None,
+            "content": None if g.tool_calls or g.refusal is not None else g.content,
+            "refusal": g.refusal or ("I can't help." if "refusal_always" in faults else None),
             "annotations": [],
         }
+        if g.reasoning and "think_tags_in_content" in faults:
+            message["content"] = f"<think>{''.join(g.reasoning)}</think>\n\n{g.content}"
+        elif g.reasoning:
+            message[_reasoning_key(faults, streamed=False)] = "".join(g.reasoning)
         if "content_as_list" in faults and message["content"] is not None:
             message["content"] = [{"type": "text", "text": g.content}]
         if g.tool_calls:
             message["tool_calls"] = _tool_calls_json(g, faults)
+        elif "tool_calls_without_tools" in faults and not request.tools:
+            message["tool_calls"] = [_STRAY_CALL]
         if "omit_refusal" in faults:
             del message["refusal"]
         choice_index: Any = index + 1 if "index_from_one" in faults else index
@@ -223,16 +300,17 @@ def build_response(
         choice: dict[str, Any] = {
             "index": choice_index,
             "message": message,
-            "logprobs": _logprobs_block(g.logprobs),
+            "logprobs": _logprobs_block(g.logprobs or _unrequested(g, faults)),
             "finish_reason": "eos" if "finish_reason_eos" in faults else g.finish_reason,
         }
-        if "omit_logprobs_key" in faults and choice["logprobs"] is None:
+        hidden = reasoning.style(faults) == "hidden"  # OpenAI omits the key for these models
+        if ("omit_logprobs_key" in faults or hidden) and choice["logprobs"] is None:
             del choice["logprobs"]
         if "vendor_fields" in faults:
             choice["stop_reason"] = None
         choices.append(choice)
     body: dict[str, Any] = {
-        "id": "" if "empty_id" in faults else new_completion_id(),
+        "id": "" if "empty_id" in faults else new_completion_id(faults),
         "object": "text_completion" if "wrong_object" in faults else "chat.completion",
         "created": created,
         "model": request.model,
@@ -266,9 +344,15 @@ class _ChunkFactory:
     def __init__(self, request: ChatRequest, faults: frozenset[str]) -> None:
         self.request = request
         self.faults = faults
-        self.id = new_completion_id()
+        self.id = new_completion_id(faults)
         self.created = int(time.time())
         self.count = 0
+
+    def _wrong_object(self) -> bool:
+        """Faults ``wrong_chunk_object`` (every stream), ``usage_stream_wrong_object`` (only
+        the include_usage stream: a check that skips that stream misses it)."""
+        only_usage = "usage_stream_wrong_object" in self.faults and self.request.include_usage
+        return "wrong_chunk_object" in self.faults or only_usage
 
     def chunk(self, choices: list[dict[str, Any]], usage_value: Any = None) -> dict[str, Any]:
         faults = self.faults
@@ -279,9 +363,7 @@ class _ChunkFactory:
             created = self.created + 0.25
         chunk: dict[str, Any] = {
             "id": f"{self.id}-{k}" if "changing_id" in faults else self.id,
-            "object": "chat.completion"
-            if "wrong_chunk_object" in faults
-            else "chat.completion.chunk",
+            "object": "chat.completion" if self._wrong_object() else "chat.completion.chunk",
             "created": created,
             "model": self.request.model + ("-b" if "changing_model" in faults and k >= 2 else ""),
             "system_fingerprint": SYSTEM_FINGERPRINT,
@@ -310,6 +392,8 @@ def _tool_pieces(g: model.Generation, faults: frozenset[str]) -> list[dict[str, 
         }
         if "tool_delta_without_id" in faults:
             del head["id"]
+        if "tool_delta_without_type" in faults:
+            del head["type"]
         fragments = [
             {"index": number, "function": {"arguments": call.arguments[start : start + 8]}}
             for start in range(0, len(call.arguments), 8)
@@ -327,6 +411,8 @@ def _tool_pieces(g: model.Generation, faults: frozenset[str]) -> list[dict[str, 
 def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str, Any], Any]]:
     """The per-step deltas of one choice after its role delta: tokens or tool-call fragments."""
     pieces: list[tuple[dict[str, Any], Any]] = [(d, None) for d in _tool_pieces(g, faults)]
+    if g.refusal:
+        pieces += [({"refusal": piece}, None) for piece in model.tokenize(g.refusal)]
     tokens = g.tokens[:-1] if "stream_content_differs" in faults and g.tokens else g.tokens
     for position, token in enumerate(tokens):
         content: Any = token
@@ -336,7 +422,27 @@ def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str,
         if g.logprobs and "logprobs_missing_in_stream" not in faults:
             logprobs = _logprobs_block([g.logprobs[position]])
         pieces.append(({"content": content}, logprobs))
-    return pieces
+    if not g.reasoning:
+        return pieces
+    if "reasoning_after_content" in faults:
+        return pieces + _reasoning_pieces(g, faults)
+    return _reasoning_pieces(g, faults) + pieces
+
+
+def _reasoning_pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict, Any]]:
+    """Reasoning deltas (DeepSeek style) that precede the content."""
+    key = _reasoning_key(faults, streamed=True)
+    if "think_tags_in_content" in faults:
+        words = ["<think>", *g.reasoning, "</think>\n\n"]
+        return [({"content": w}, None) for w in words]
+    return [({key: token}, None) for token in g.reasoning]
+
+
+def _stream_index(index: int, delta: dict[str, Any], faults: frozenset[str]) -> int:
+    """Fault ``tool_delta_wrong_choice``: argument fragments filed under the next choice."""
+    calls = delta.get("tool_calls") or [{}]
+    fragment = "id" not in calls[0] and "function" in calls[0]
+    return index + 1 if "tool_delta_wrong_choice" in faults and fragment else index
 
 
 def build_stream(
@@ -350,7 +456,8 @@ def build_stream(
     factory = _ChunkFactory(request, faults)
     frames: list[Frame] = []
     for index, g in enumerate(generations):
-        delta: dict[str, Any] = {"content": None if g.tool_calls else "", "refusal": None}
+        empty = None if g.tool_calls or g.refusal is not None else ""
+        delta: dict[str, Any] = {"content": empty, "refusal": None}
         if "null_content_deltas" in faults:
             delta["content"] = None
         if "no_role" not in faults and not (index and "n_stream_role_only_first" in faults):
@@ -363,7 +470,7 @@ def build_stream(
         for index, pieces in enumerate(per_choice):
             if step < len(pieces):
                 delta, logprobs = pieces[step]
-                choice = _choice(index, delta, logprobs=logprobs)
+                choice = _choice(_stream_index(index, delta, faults), delta, logprobs=logprobs)
                 frames.append(Frame(factory.chunk([choice]), at=at, carries_token=True))
             if "non_json_event" in faults and step == 0 and index == 0:
                 frames.append(Frame("keep-alive", at=at))

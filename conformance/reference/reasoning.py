@@ -1,0 +1,210 @@
+"""Reasoning models and request dialects in the reference server: profiles and their faults.
+
+Profiles are whole server behaviours the suite must pass without a single failure:
+
+* ``reasoning`` behaves as OpenAI's reasoning models do in Chat Completions (gpt-5 family,
+  o-series): ``max_tokens`` and non-default ``temperature`` rejected with 400s naming them,
+  ``top_p``, penalties, ``logprobs``, ``logit_bias`` and ``stop`` rejected the same way,
+  hidden reasoning tokens spent first (counted in ``completion_tokens``, in
+  ``completion_tokens_details.reasoning_tokens`` and against ``max_completion_tokens``; a
+  small budget gives empty content with ``finish_reason: "length"``), ``reasoning_effort``
+  minimal/low/medium/high, and ``choices[].logprobs`` omitted entirely.
+* ``reasoning_content`` streams DeepSeek-style ``reasoning_content`` deltas before the
+  content and returns the same field in messages; it accepts every usual parameter.
+* ``reject_seed`` / ``reject_temperature`` / ``reject_stop``: an otherwise ordinary server
+  that cleanly rejects just that one parameter (it must lose exactly that capability).
+
+Faults in ``FAULTS`` below switch a reasoning style on by themselves, so each can be played
+alone on a URL prefix like every other fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .validation import ApiError
+
+PROFILES: dict[str, str] = {
+    "reasoning": "OpenAI reasoning model (gpt-5 / o-series behaviour in Chat Completions)",
+    "reasoning_content": "DeepSeek-style reasoning_content before the content",
+    "reject_seed": "rejects seed cleanly (400 naming it), nothing else",
+    "reject_temperature": "rejects non-default temperature cleanly, nothing else",
+    "reject_stop": "rejects stop cleanly, nothing else",
+}
+
+#: Faults that imply a reasoning style: name -> "hidden" (OpenAI) or "visible" (DeepSeek).
+FAULT_STYLES: dict[str, str] = {
+    "think_tags_in_content": "visible",
+    "reasoning_tokens_exceed_completion": "visible",
+    "reasoning_after_content": "visible",
+    "reasoning_field_mismatch": "visible",
+    "budget_exhausted_stop": "hidden",
+    "unsupported_param_500": "hidden",
+    "reasoning_effort_500": "hidden",
+}
+
+#: Hidden reasoning tokens per reasoning_effort (the default is medium, as OpenAI's).
+EFFORT_TOKENS = {"minimal": 8, "low": 16, "medium": 32, "high": 64}
+VISIBLE_REASONING_TOKENS = 12
+#: Parameters OpenAI's reasoning models reject outright (temperature only when not 1).
+REJECTED_BY_REASONING = (
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "stop",
+)
+_THOUGHT = [
+    "first",
+    "I",
+    "consider",
+    "the",
+    "question",
+    "then",
+    "I",
+    "plan",
+    "a",
+    "short",
+    "clear",
+    "answer",
+]
+
+
+def style(faults: frozenset[str]) -> str | None:
+    """'hidden', 'visible' or None: how (and whether) this request's model reasons."""
+    if "reasoning" in faults:
+        return "hidden"
+    if "reasoning_content" in faults:
+        return "visible"
+    return next((FAULT_STYLES[f] for f in sorted(faults) if f in FAULT_STYLES), None)
+
+
+def _unsupported(name: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Unsupported parameter: '{name}' is not supported with this model.",
+        param=name,
+        code="unsupported_parameter",
+    )
+
+
+def _temperature_error(value: Any) -> ApiError:
+    return ApiError(
+        400,
+        f"Unsupported value: 'temperature' does not support {value} with this model. Only the "
+        "default (1) value is supported.",
+        param="temperature",
+        code="unsupported_value",
+    )
+
+
+def _present(body: dict[str, Any], name: str) -> bool:
+    return body.get(name) is not None and body.get(name) is not False
+
+
+def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
+    """The clean 400s of the profiles (or, under a fault, the 500s that replace them)."""
+    if "reject_seed" in faults and _present(body, "seed"):
+        raise _unsupported("seed")
+    if "reject_stop" in faults and _present(body, "stop"):
+        raise _unsupported("stop")
+    temperature = body.get("temperature")
+    if "reject_temperature" in faults and temperature not in (None, 1):
+        raise _temperature_error(temperature)
+    if style(faults) != "hidden":
+        return
+    if "max_tokens" in body:
+        raise ApiError(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            param="max_tokens",
+            code="unsupported_parameter",
+        )
+    if temperature not in (None, 1):
+        raise _temperature_error(temperature)
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in EFFORT_TOKENS:
+        if "reasoning_effort_500" in faults:
+            raise ApiError(500, "The server had an error processing your request.", "server_error")
+        raise ApiError(
+            400,
+            f"Unsupported value: 'reasoning_effort' does not support '{effort}' with this "
+            "model. Supported values are: 'minimal', 'low', 'medium', and 'high'.",
+            param="reasoning_effort",
+            code="unsupported_value",
+        )
+    for name in REJECTED_BY_REASONING:
+        if _present(body, name):
+            if "unsupported_param_500" in faults:
+                raise ApiError(500, "The server had an error processing your request.")
+            raise _unsupported(name)
+
+
+def hidden_tokens(body: dict[str, Any], faults: frozenset[str]) -> int:
+    """Reasoning tokens one choice spends before its visible output."""
+    kind = style(faults)
+    if kind == "hidden":
+        return EFFORT_TOKENS.get(body.get("reasoning_effort") or "medium", 32)
+    if kind == "visible":
+        return VISIBLE_REASONING_TOKENS
+    return 0
+
+
+def thought(count: int) -> list[str]:
+    """The visible reasoning text of ``count`` tokens (DeepSeek style), as tokens."""
+    words = [_THOUGHT[i % len(_THOUGHT)] for i in range(count)]
+    return [words[0].capitalize(), *(" " + w for w in words[1:])] if words else []
+
+
+_MISSING_EFFORTS = ("none", "xhigh")  # documented values the "reasoning" profile rejects
+
+#: (name, divergence, checks it breaks, check -> expected message fragment); faults.py turns
+#: these into Fault entries (kept here, beside the behaviour they distort).
+FAULT_TABLE: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
+    (
+        "think_tags_in_content",
+        "reasoning text sent inside the content as <think>...</think> (llama.cpp without a "
+        "reasoning format, some vLLM parsers)",
+        ("reasoning.no_think_tags",),
+        {"reasoning.no_think_tags": "<think> and </think> in the content"},
+    ),
+    (
+        "reasoning_tokens_exceed_completion",
+        "completion_tokens_details.reasoning_tokens larger than completion_tokens",
+        ("reasoning.tokens_within_completion",),
+        {"reasoning.tokens_within_completion": "> completion_tokens"},
+    ),
+    (
+        "reasoning_after_content",
+        "streamed reasoning deltas arrive after the content started",
+        ("reasoning.stream_reasoning_first",),
+        {"reasoning.stream_reasoning_first": "after content began"},
+    ),
+    (
+        "reasoning_field_mismatch",
+        "reasoning in 'reasoning' deltas when streamed but 'reasoning_content' when not",
+        ("reasoning.stream_matches_message",),
+        {"reasoning.stream_matches_message": "stream deltas: ['reasoning']"},
+    ),
+    (
+        "budget_exhausted_stop",
+        'a budget used up by reasoning ends with finish_reason "stop" and no content',
+        ("reasoning.budget_finish_length",),
+        {"reasoning.budget_finish_length": "'stop'"},
+    ),
+    (
+        "reasoning_effort_500",
+        "an unsupported reasoning_effort value crashes the server (HTTP 500)",
+        tuple(f"reasoning.effort_values[{v}]" for v in _MISSING_EFFORTS),
+        {"reasoning.effort_values": "HTTP 500"},
+    ),
+    (
+        "unsupported_param_500",
+        "a parameter the reasoning model does not support gets HTTP 500, not a clean 400",
+        ("stop.excluded[string]", "logprobs.structure"),
+        {"stop.excluded": "HTTP 500", "logprobs.structure": "HTTP 500"},
+    ),
+)
