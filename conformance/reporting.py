@@ -244,11 +244,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for result in state.results.values():
         areas.setdefault(result.info.area, Counter())[result.outcome] += 1
     shown = [o for o in OUTCOMES if any(c[o] for c in areas.values())]
-    tr.write_line(f"{'area':<10}" + "".join(f"{o:>12}" for o in shown))
+    labels = [o.replace("_", " ") for o in shown]
+    first = max(len(a) for a in [*areas, "total"]) + 1
+    widths = [max(len(label) + 2, 7) for label in labels]
+
+    def row(name: str, cells: list) -> str:
+        padded = (f"{c!s:>{w}}" for c, w in zip(cells, widths, strict=True))
+        return f"{name:<{first}}" + "".join(padded)
+
+    tr.write_line(row("area", labels))
     for area, counter in sorted(areas.items()):
-        tr.write_line(f"{area:<10}" + "".join(f"{counter[o]:>12}" for o in shown))
+        tr.write_line(row(area, [counter[o] for o in shown]))
     total = Counter(r.outcome for r in state.results.values())
-    tr.write_line(f"{'total':<10}" + "".join(f"{total[o]:>12}" for o in shown))
+    tr.write_line(row("total", [total[o] for o in shown]))
     if state.transport:
         spend = state.transport.spend
         tokens = spend.prompt_tokens + spend.completion_tokens
@@ -299,7 +307,8 @@ def _write_not_passing(tr: Any, results: Any) -> None:
     tr.section("chatcompat checks that did not pass", sep="-")
     for r in chosen:
         text = " ".join(r.message.split())  # "expected X; got Y", or the reason
-        tr.write_line(f"{r.outcome.upper():<14} {r.check_id}: {text[:400]}")
+        text = text.removeprefix(r.outcome.replace("_", " ") + ":").strip()
+        tr.write_line(f"{r.outcome.replace('_', ' ').upper():<14} {r.check_id}: {text[:400]}")
 
 
 # --- pytest-html additions (optional hooks: only called when pytest-html is active) ---------
