@@ -1,17 +1,24 @@
 """The pytest plugin: options, settings, the endpoint fixture with its preflight, and wiring.
 
-``--base-url`` belongs to pytest-base-url (two plugins registering it would crash pytest),
-so we read it from there and add only our own options. Outcome handling lives in
+Loaded only when a run collects the suite (``entry.py`` decides; that is what the pytest11
+entry point names), so nothing here touches an unrelated pytest run. Every option answers to
+``--chatcompat-NAME``; the short name (``--model``) is added too unless a conftest or another
+plugin of the same run already owns it (the run then says which names it left alone).
+``--base-url`` belongs to pytest-base-url (two plugins registering it would crash pytest), so
+we read it from there. The settings live in ``settings.py``, outcome handling in
 ``outcomes.py``, report writing in ``reporting.py``, shared exchanges in ``exchanges.py``.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,32 +26,17 @@ import pytest
 from . import dialect, exchanges, outcomes, reporting
 from .capabilities import Capabilities, parse_capabilities
 from .client import Limits, RequestSpec, Transport
+from .entry import ALIAS_PREFIX
 from .evidence import Redactor, redact_url
 from .reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
 from .reference.faults import parse_names
+from .settings import SETTINGS, Settings
+
+__all__ = ["SETTINGS", "Endpoint", "Settings", "resolve_settings"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXIT_PREFLIGHT = 2  # pytest's INTERRUPTED: the run was stopped before any verdict
-
-
-@dataclass
-class Settings:
-    """Everything a run needs to know, resolved once from options and environment."""
-
-    base_url: str | None
-    api_key: str | None
-    model: str | None
-    strict: bool
-    reports_dir: Path
-    limits: Limits
-    verify_tls: bool
-    reference_faults: frozenset[str] = frozenset()
-    capabilities: Capabilities = field(default_factory=Capabilities)
-    write_reports: bool = True
-
-    @property
-    def embedded(self) -> bool:
-        return self.base_url is None
+OPENAI_HOST = "api.openai.com"
 
 
 @dataclass
@@ -59,15 +51,50 @@ class Endpoint:
     notes: list[str] = field(default_factory=list)
 
 
-SETTINGS = pytest.StashKey[Settings]()
+#: Short option names left to whoever registered them first in this run (see the docstring).
+_YIELDED: list[str] = []
+
+
+def _taken_names(parser: pytest.Parser) -> set[str]:
+    groups = [getattr(parser, "_anonymous", None), *getattr(parser, "_groups", [])]
+    return {name for group in groups if group for opt in group.options for name in opt.names()}
+
+
+class _Group:
+    """An option group whose options all get a ``--chatcompat-`` alias (see the docstring)."""
+
+    def __init__(self, parser: pytest.Parser) -> None:
+        self._parser = parser
+        self._group = parser.getgroup("chatcompat", "chatcompat conformance suite")
+
+    def addoption(self, name: str, **attrs: Any) -> None:
+        attrs.setdefault("dest", name.removeprefix("--").replace("-", "_"))
+        alias = ALIAS_PREFIX + name.removeprefix("--")
+        if name in _taken_names(self._parser):
+            _YIELDED.append(name)
+            self._group.addoption(alias, **attrs)
+            return
+        try:
+            self._group.addoption(name, alias, **attrs)
+        except (ValueError, argparse.ArgumentError):
+            _YIELDED.append(name)
+            self._group.addoption(alias, **attrs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chatcompat", "chatcompat conformance suite")
+    _YIELDED.clear()
+    group = _Group(parser)
     group.addoption(
         "--api-key",
         default=None,
-        help="API key sent as a Bearer token (default: $OPENAI_API_KEY). Never shown.",
+        help="API key sent as a Bearer token (default: $OPENAI_API_KEY; '' sends none). "
+        "Never shown.",
+    )
+    group.addoption(
+        "--no-api-key",
+        action="store_true",
+        default=False,
+        help="send no API key at all (not even $OPENAI_API_KEY)",
     )
     group.addoption(
         "--model", default=None, help="model to test (default: the first id from GET /models)"
@@ -169,7 +196,7 @@ def _base_url(config: pytest.Config) -> str | None:
 def resolve_settings(config: pytest.Config) -> Settings:
     """Read options and environment; raise a one-line UsageError for bad input."""
     base_url = _base_url(config)
-    api_key = config.getoption("api_key") or os.environ.get("OPENAI_API_KEY") or None
+    api_key, key_source = _api_key(config)
     if api_key and not all("!" <= c <= "~" for c in api_key):
         # httpx would refuse the header and quote it, key included, in its error message.
         raise _usage_error(
@@ -209,6 +236,32 @@ def resolve_settings(config: pytest.Config) -> Settings:
         verify_tls=not config.getoption("insecure"),
         reference_faults=faults,
         capabilities=Capabilities(declared, absent),
+        key_source=key_source,
+    )
+
+
+def _api_key(config: pytest.Config) -> tuple[str | None, str | None]:
+    """The key and where it came from; ``--api-key ''`` and ``--no-api-key`` send none."""
+    if config.getoption("no_api_key"):
+        return None, None
+    given = config.getoption("api_key")
+    if given is not None:
+        return (given, "option") if given else (None, None)
+    from_env = os.environ.get("OPENAI_API_KEY") or None
+    return from_env, ("environment" if from_env else None)
+
+
+def key_notice(settings: Settings) -> str | None:
+    """One line when the environment's key goes to an endpoint that is not OpenAI's."""
+    if settings.key_source != "environment" or settings.base_url is None:
+        return None
+    parts = urlsplit(settings.base_url)
+    if parts.scheme == "https" and parts.hostname == OPENAI_HOST:
+        return None
+    origin = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return (
+        f"chatcompat: sending the API key from $OPENAI_API_KEY to {redact_url(origin)} "
+        f"(not {OPENAI_HOST}); --no-api-key sends none"
     )
 
 
@@ -256,8 +309,29 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.base_url = redact_url(settings.base_url)  # pytest-base-url prints it
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say, before any request, where the environment's key goes and which names we yielded."""
+    config = session.config
+    lines = [key_notice(config.stash[SETTINGS])]
+    if _YIELDED:
+        names = ", ".join(_YIELDED)
+        aliases = ", ".join(ALIAS_PREFIX + n.removeprefix("--") for n in _YIELDED)
+        lines.append(f"chatcompat: {names} belong to another plugin or conftest; use {aliases}")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for line in filter(None, lines):
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line, file=sys.stderr)
+
+
 def _reference_key(settings: Settings) -> str:
-    return settings.api_key or "sk-chatcompat-ref-" + secrets.token_hex(12)
+    """The embedded server's key: one given on the command line, else a throwaway one (the
+    environment's key, likely a real one, has no business there)."""
+    if settings.api_key and settings.key_source == "option":
+        return settings.api_key
+    return "sk-chatcompat-ref-" + secrets.token_hex(12)
 
 
 def _stop(config: pytest.Config, message: str) -> None:

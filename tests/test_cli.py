@@ -58,6 +58,22 @@ def test_environment_variables_are_read(reference, tmp_path):
     assert run.results["endpoint"]["model"] == "chatcompat-ref-1"  # first id from /models
 
 
+def test_environment_key_sent_elsewhere_is_announced(reference, tmp_path):
+    env = {"OPENAI_BASE_URL": reference.base_url, "OPENAI_API_KEY": API_KEY}
+    run = run_suite(tmp_path / "reports", "-k", "models.list_schema", env=env)
+    lines = [line for line in run.output.splitlines() if "$OPENAI_API_KEY to" in line]
+    assert len(lines) == 1 and reference.origin in lines[0], run.output[-2000:]
+    assert API_KEY not in run.output
+
+
+@pytest.mark.parametrize("no_key", ["--no-api-key", "--api-key="])
+def test_no_key_sends_none(reference, tmp_path, no_key):
+    env = {"OPENAI_API_KEY": API_KEY}
+    run = run_suite(tmp_path / "reports", f"--base-url={reference.base_url}", no_key, env=env)
+    assert run.returncode == 2 and "rejected the API key (HTTP 401" in run.output
+    assert "$OPENAI_API_KEY to" not in run.output
+
+
 def test_k_selects_an_area(reference, tmp_path):
     run = run_suite(
         tmp_path / "reports",
