@@ -1,0 +1,179 @@
+"""Request dialects and reasoning models: the suite adapts, and a rejection counts only
+against the capability whose parameter it names.
+
+The whole suite runs against each reference-server profile (``conformance/reference/
+reasoning.py``): an OpenAI-style reasoning model, a DeepSeek-style one, and servers that
+reject exactly one parameter. Each must end with no failure, and lose exactly the
+capabilities it does not offer, with evidence naming the parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from suite_runner import SuiteRun, run_many, suite_args
+
+from conformance import dialect
+from conformance.capabilities import Capabilities
+from conformance.client import Exchange, RequestSpec
+
+#: profile -> the capabilities it must lose, each with the parameter its evidence names.
+LOST = {
+    "reasoning": {
+        "max_tokens": "max_tokens",
+        "stop": "stop",
+        "logprobs": "logprobs",
+        "logit_bias": "logit_bias",
+        "temperature": "temperature",
+        "top_p": "top_p",
+        "penalties": "penalty",
+    },
+    "reasoning_content": {},
+    "reject_seed": {"seed": "seed"},
+    "reject_temperature": {"temperature": "temperature"},
+    "reject_stop": {"stop": "stop"},
+}
+KEPT = ("tools", "json_schema", "n", "json_object", "vision", "audio_input", "seed")
+
+
+@pytest.fixture(scope="module")
+def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
+    root = tmp_path_factory.mktemp("dialects")
+    jobs = [(root / name / "reports", suite_args(reference.origin, name)) for name in LOST]
+    return dict(zip(LOST, run_many(jobs), strict=True))
+
+
+@pytest.mark.parametrize("profile", list(LOST))
+def test_profile_passes(runs, profile):
+    run = runs[profile]
+    assert run.returncode == 0, run.output[-3000:]
+    bad = {c: o for c, o in run.outcomes.items() if o in ("fail", "error", "warn")}
+    assert bad == {}
+
+
+@pytest.mark.parametrize("profile", list(LOST))
+def test_profile_loses_exactly_its_capabilities(runs, profile):
+    capabilities = runs[profile].results["capabilities"]
+    lost = {name for name, c in capabilities.items() if c["status"] != "supported"}
+    assert lost == set(LOST[profile])
+    for name, param in LOST[profile].items():
+        assert param in capabilities[name]["evidence"], (name, capabilities[name])
+    for name in KEPT:
+        if name not in LOST[profile]:
+            assert capabilities[name]["status"] == "supported", name
+
+
+def test_reasoning_profile_dialect(runs):
+    results = runs["reasoning"].results
+    chosen = results["dialect"]
+    assert chosen["token_limit_field"] == "max_completion_tokens"
+    assert chosen["temperature"] is None and chosen["reasoning"] is True
+    assert chosen["reasoning_effort"] == "minimal"  # "none" is rejected naming it
+    assert results["spent"]["completion_tokens"] > 0
+    outcomes = runs["reasoning"].outcomes
+    assert outcomes["reasoning.budget_finish_length"] == "pass"
+    assert outcomes["reasoning.tokens_within_completion"] == "pass"
+    assert outcomes["response.logprobs_key"] == "not_applicable"
+    assert outcomes["sampling.temperature0_repeatable"] == "not_applicable"
+
+
+def test_visible_reasoning_is_judged(runs):
+    outcomes = runs["reasoning_content"].outcomes
+    for check_id in ("reasoning.stream_reasoning_first", "reasoning.stream_matches_message"):
+        assert outcomes[check_id] == "pass"
+    assert runs["reasoning_content"].results["dialect"]["reasoning_field"] == "reasoning_content"
+
+
+# --- unit tests of the pieces -----------------------------------------------------------------
+
+
+def _exchange(status: int, body: Any, spec_json: Any = None) -> Exchange:
+    import json
+
+    exchange = Exchange(RequestSpec("t", json=spec_json or {}), "http://x/v1", {})
+    exchange.status = status
+    exchange.body = json.dumps(body).encode()
+    return exchange
+
+
+def _error(message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param}}
+
+
+NAMED = [
+    (_error("Unsupported parameter: 'max_tokens' is not supported.", "max_tokens"), {"max_tokens"}),
+    (_error("Invalid type for 'messages[0].content[1]'."), {"messages", "content"}),
+    (_error("bad", "body.messages"), {"body", "messages"}),
+    (_error("Unrecognized request argument supplied: `seed`"), {"seed"}),
+    (_error("Something went wrong."), set()),
+    ({"detail": "seed not allowed"}, set()),
+]
+
+
+@pytest.mark.parametrize(("body", "names"), NAMED)
+def test_named_params(body, names):
+    assert dialect.named_params(_exchange(400, body)) == names
+
+
+@dataclass
+class FakeEndpoint:
+    """Answers like a reasoning model: rejects what ``rejects`` names, reasons ``thinking``."""
+
+    rejects: tuple[str, ...] = ("max_tokens", "temperature")
+    thinking: int = 10
+    efforts: tuple[str, ...] = ("low", "medium")
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, spec: RequestSpec) -> Exchange:
+        body = spec.json
+        self.sent.append(body)
+        for name in self.rejects:
+            if name in body:
+                return _exchange(400, _error(f"Unsupported parameter: '{name}'", name))
+        effort = body.get("reasoning_effort")
+        if effort is not None and effort not in self.efforts:
+            return _exchange(400, _error(f"'{effort}' not supported", "reasoning_effort"))
+        usage = {"completion_tokens": self.thinking + 1}
+        usage["completion_tokens_details"] = {"reasoning_tokens": self.thinking}
+        message = {"role": "assistant", "content": "ready"}
+        return _exchange(200, {"choices": [{"message": message}], "usage": usage})
+
+
+def test_negotiation_renames_drops_and_picks_cheapest_effort():
+    endpoint = FakeEndpoint()
+    chosen = dialect.negotiate(endpoint, "m", dialect.Overrides())
+    assert chosen.token_field == "max_completion_tokens"
+    assert chosen.temperature is None and chosen.seed == dialect.DEFAULT_SEED
+    assert chosen.reasoning and chosen.reasoning_effort == "low"
+    assert chosen.headroom() == dialect.HEADROOM_FLOOR  # 4 x 10 seen is below the floor
+    assert chosen.limit(5) == {"max_completion_tokens": 5 + dialect.HEADROOM_FLOOR}
+    assert chosen.probes == len(endpoint.sent) == 6  # 3 base + none, minimal, low
+
+
+def test_negotiation_respects_overrides_and_rejections_naming_other_fields():
+    endpoint = FakeEndpoint(rejects=("top_k",), thinking=0)
+    overrides = dialect.Overrides(token_field="max_completion_tokens", extra_body={"top_k": 1})
+    chosen = dialect.negotiate(endpoint, "m", overrides)
+    assert chosen.token_field == "max_completion_tokens"
+    assert chosen.temperature == 0  # a 400 naming top_k decides nothing else
+    assert len(endpoint.sent) == 1
+    assert "base request still rejected" in chosen.notes[-1]
+
+
+@dataclass
+class _Result:
+    nodeid: str
+    outcome: str
+    message: str = "unsupported: ..."
+
+
+def test_reconcile_turns_a_rejected_use_into_a_failure_whatever_the_order():
+    capabilities = Capabilities()
+    capabilities.accepted_by["stop"] = "stop string"
+    capabilities.rejected_checks["stop"] = ["conformance/test_stop.py::test_x[array]"]
+    results = {"stop.x[array]": _Result("conformance/test_stop.py::test_x[array]", "unsupported")}
+    assert capabilities.reconcile(results) == 1
+    assert results["stop.x[array]"].outcome == "fail"
+    assert capabilities.summary()["stop"]["status"] == "inconsistent"
