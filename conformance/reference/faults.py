@@ -41,10 +41,6 @@ _OPTIONAL_CASES = (
     "prompt_cache_key",
     "parallel_tool_calls",
     *(f"service_tier={v}" for v in ("auto", "default", "flex", "scale", "priority", "fast")),
-    *(
-        f"reasoning_effort={v}"
-        for v in ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-    ),
     *(f"verbosity={v}" for v in ("low", "medium", "high")),
 )
 _INVALID_CASES = (

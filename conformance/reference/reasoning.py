@@ -106,6 +106,10 @@ def _present(body: dict[str, Any], name: str) -> bool:
 
 def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
     """The clean 400s of the profiles (or, under a fault, the 500s that replace them)."""
+    if "core_fields_rejected" in faults:
+        for name in ("user", "metadata", "store"):
+            if name in body:
+                raise _unsupported(name)
     if "reject_seed" in faults and _present(body, "seed"):
         raise _unsupported("seed")
     if "reject_stop" in faults and _present(body, "stop"):
@@ -202,9 +206,15 @@ FAULT_TABLE: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
         {"reasoning.effort_values": "HTTP 500"},
     ),
     (
+        "core_fields_rejected",
+        "user, metadata and store (accepted by every OpenAI model) rejected as unsupported",
+        tuple(f"params.optional_field[{name}]" for name in ("user", "metadata", "store")),
+        {"params.optional_field": "Unsupported parameter"},
+    ),
+    (
         "unsupported_param_500",
         "a parameter the reasoning model does not support gets HTTP 500, not a clean 400",
-        ("stop.excluded[string]", "logprobs.structure"),
-        {"stop.excluded": "HTTP 500", "logprobs.structure": "HTTP 500"},
+        ("stop.excluded_from_output[string]", "logprobs.structure"),
+        {"stop.excluded_from_output": "HTTP 500", "logprobs.structure": "HTTP 500"},
     ),
 )
