@@ -125,6 +125,7 @@ def is_invalid(request: Any) -> bool:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body leave in one write (no Nagle/delayed-ACK stall)
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
