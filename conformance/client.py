@@ -17,10 +17,9 @@ Hostile endpoints are expected (tests/hostile_server.py plays them), hence three
   times, after the delay its ``Retry-After`` asks for (seconds or an HTTP date; 1 s when
   absent) if that is at most ``Limits.max_retry_wait`` seconds. Each retry is recorded on
   the Exchange (``retries``) and counted in ``Spend``; each attempt has its own timeouts.
-* **A silent endpoint costs a few timeouts, not one per request**: after
-  ``Limits.breaker_after`` requests in a row ended in a timeout (six read timeouts: minutes of
-  silence at the default timeouts), the rest of the run's requests fail at once ("not sent",
-  not counted as spent). Any answer in between resets the count.
+* **A silent endpoint costs one timeout, not one per request**: see :class:`Breaker`. Once
+  it trips, every later request of the run, the official SDK's included, fails at once
+  ("not sent", not counted as spent).
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ class Limits:
     max_concurrency: int = 4  # requests in flight at once (--concurrency)
     max_retries: int = 2  # retries of an HTTP 429 (see the module docstring)
     max_retry_wait: float = 10.0  # longest Retry-After honoured, seconds
-    breaker_after: int = 6  # timed-out requests in a row after which the rest fail at once
+    breaker_after: int = 3  # costly failures (timeouts, caps) after which the rest fail at once
 
 
 @dataclass
@@ -109,7 +108,8 @@ class Exchange:
     t_end: float | None = None
     retries: list[str] = field(default_factory=list)  # one line per retried 429
     timed_out: bool = False
-    sent: bool = True  # False: failed at once by the timeout breaker
+    sent: bool = True  # False: failed at once by the breaker
+    in_flight: int = 1  # requests of the run in flight while this one was (1: it was alone)
 
     def __repr__(self) -> str:
         # pytest shows fixture values in tracebacks: never build the repr of an 8 MiB body.
@@ -187,6 +187,87 @@ class Exchange:
             return None
         return (self.t_end - self.t_start) * 1000
 
+    @property
+    def capped(self) -> bool:
+        """Stopped at --max-body-bytes or --max-events."""
+        return self.truncated or (self.error or "").startswith("stream rejected:")
+
+
+Shape = tuple[str, str, bool]  # method, path, streamed
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the transport keeps of each sent request that got no complete answer (for the
+    run's findings: ``findings.py``)."""
+
+    error: str
+    in_flight: int
+    streamed: bool
+
+
+def shape_of(spec: RequestSpec) -> Shape:
+    return spec.method, spec.path, spec.wants_stream
+
+
+class Breaker:
+    """Decides when the endpoint has cost enough: then nothing more is sent, on any path.
+
+    A *costly* failure is one that cost a timeout (read, connect or total) or hit a cap; it
+    counts against the request's shape (method, path, streamed or not). The breaker trips
+
+    * at once, when a shape meets a costly failure before ever getting a complete answer
+      (silence from the first contact: one timeout is all it costs);
+    * or when the costly failures counted reach ``Limits.breaker_after``.
+
+    A complete answer (any status, nothing cut off) clears its own shape's count only: an
+    endpoint whose GET /models answers while every JSON body drips forever still trips.
+    Once tripped it stays so for the rest of the run.
+    """
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.reason: str | None = None  # why it tripped: one line, names the option
+        self.not_sent = 0  # requests refused since
+        self._costly: dict[Shape, int] = {}
+        self._answered: set[Shape] = set()
+
+    @property
+    def tripped(self) -> bool:
+        return self.reason is not None
+
+    def answered(self, shape: Shape) -> None:
+        self._answered.add(shape)
+        self._costly.pop(shape, None)
+
+    def costly(self, shape: Shape, error: str) -> None:
+        self._costly[shape] = self._costly.get(shape, 0) + 1
+        if self.tripped:
+            return
+        count = sum(self._costly.values())
+        if shape not in self._answered:
+            self.reason = f"the first {_describe_shape(shape)} got no complete answer: {error}"
+        elif count >= self.after:
+            self.reason = f"{count} requests got no complete answer, the last: {error}"
+
+    def record(self, exchange: Exchange) -> None:
+        if not exchange.sent:
+            return
+        shape = shape_of(exchange.spec)
+        if exchange.timed_out or exchange.capped:
+            self.costly(shape, exchange.error or "no complete answer")
+        elif exchange.status is not None and exchange.error is None:
+            self.answered(shape)
+
+    def refusal(self) -> str:
+        self.not_sent += 1
+        return f"not sent: {self.reason}; so the rest of the run fails at once"
+
+
+def _describe_shape(shape: Shape) -> str:
+    method, path, streamed = shape
+    return f"{method} {path}{' (streamed)' if streamed else ''}"
+
 
 @dataclass
 class Spend:
@@ -224,7 +305,9 @@ class Transport:
         self.limits = limits or Limits()
         self.verify_tls = verify_tls
         self.spend = Spend()
-        self._timeouts_in_a_row = 0
+        self.breaker = Breaker(self.limits.breaker_after)
+        self.failures: list[Failure] = []
+        self._in_flight = 0
 
     @property
     def has_key(self) -> bool:
@@ -249,7 +332,7 @@ class Transport:
         transport._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=self.verify_tls, trust_env=False),
             max_keepalive_connections=0,
-            network_backend=_BoundedBackend(limits, self._api_key),
+            network_backend=_BoundedBackend(limits, self._api_key, self.breaker),
         )
         timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
         return httpx.Client(
@@ -290,8 +373,6 @@ class Transport:
 
             async def bounded(spec: RequestSpec) -> Exchange:
                 async with slots:
-                    if self._breaker_open:
-                        return self._not_sent(spec)
                     return await self._send(client, spec)
 
             return list(await asyncio.gather(*(bounded(s) for s in specs)))
@@ -335,19 +416,13 @@ class Transport:
         distinct = [s for i, s in enumerate(streams) if all(s is not t for t in streams[:i])]
         return exchanges, len(distinct)
 
-    @property
-    def _breaker_open(self) -> bool:
-        return self._timeouts_in_a_row >= self.limits.breaker_after
-
-    def _not_sent(self, spec: RequestSpec) -> Exchange:
+    def unsent(self, spec: RequestSpec, error: str) -> Exchange:
+        """An exchange for ``spec`` that was not sent (by us): evidence and curl line only."""
         _, recorded = self._headers(spec)
         exchange = Exchange(spec=spec, url=self.base_url + spec.path, request_headers=recorded)
         exchange.t_start = exchange.t_end = time.perf_counter()
         exchange.sent = False
-        exchange.error = (
-            f"not sent: {self._timeouts_in_a_row} requests in a row timed out, so the rest of "
-            "the run fails at once"
-        )
+        exchange.error = error
         return exchange
 
     def _headers(self, spec: RequestSpec) -> tuple[dict[str, str], dict[str, str]]:
@@ -368,6 +443,10 @@ class Transport:
         """One exchange, retrying a 429 as the module docstring says."""
         retries: list[str] = []
         while True:
+            if self.breaker.tripped:
+                if not retries:
+                    return self.unsent(spec, self.breaker.refusal())
+                break
             exchange = await self._attempt(client, spec)
             delay = (
                 retry_delay(exchange, self.limits)
@@ -382,10 +461,10 @@ class Transport:
         exchange.retries = retries
         if exchange.status == 429 and exchange.error is None:
             exchange.error = _rate_limited(exchange, self.limits)
-        if exchange.timed_out:
-            self._timeouts_in_a_row += 1
-        elif exchange.status is not None:
-            self._timeouts_in_a_row = 0
+        self.breaker.record(exchange)
+        if exchange.error is not None:
+            failure = Failure(exchange.error, exchange.in_flight, spec.wants_stream)
+            self.failures.append(failure)
         return exchange
 
     async def _attempt(self, client: httpx.AsyncClient, spec: RequestSpec) -> Exchange:
@@ -393,6 +472,8 @@ class Transport:
         exchange = Exchange(spec=spec, url=self.base_url + spec.path, request_headers=recorded)
         exchange.t_start = time.perf_counter()
         limits = self.limits
+        self._in_flight += 1
+        exchange.in_flight = self._in_flight
         try:
             async with asyncio.timeout(limits.total_timeout):
                 await self._receive(client, spec, headers, exchange)
@@ -404,7 +485,10 @@ class Transport:
             )
         except httpx.ConnectTimeout:
             exchange.timed_out = True
-            exchange.error = f"ConnectTimeout: no connection within {limits.connect_timeout:g} s"
+            exchange.error = (
+                f"ConnectTimeout: no connection within {limits.connect_timeout:g} s "
+                "(connect timeout, --request-timeout up to 10 s)"
+            )
         except httpx.TimeoutException as exc:
             exchange.timed_out = True
             exchange.error = (
@@ -420,6 +504,8 @@ class Transport:
             exchange.error = f"could not read the response: {type(exc).__name__}: {exc}"[:500]
         finally:
             exchange.t_end = time.perf_counter()
+            exchange.in_flight = max(exchange.in_flight, self._in_flight)
+            self._in_flight -= 1
         if exchange.error is None and exchange.status in REDIRECTS:
             exchange.error = _not_followed(exchange)
         self._scrub(exchange)
@@ -626,10 +712,17 @@ class _BoundedStream(httpcore.NetworkStream):
 
 
 class _BoundedBackend(httpcore.NetworkBackend):
-    def __init__(self, limits: Limits, secret: str | None) -> None:
+    """Connections for the SDK: none at all once the run's breaker has tripped."""
+
+    def __init__(self, limits: Limits, secret: str | None, breaker: Breaker) -> None:
         self._inner = httpcore.SyncBackend()
         self._limits = limits
         self._secret = secret.encode() if secret else None
+        self._breaker = breaker
+
+    def _refuse_if_tripped(self) -> None:
+        if self._breaker.tripped:
+            raise httpcore.ConnectError(self._breaker.refusal())
 
     def connect_tcp(
         self,
@@ -639,12 +732,14 @@ class _BoundedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
+        self._refuse_if_tripped()
         inner = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
         return _BoundedStream(inner, self._limits, self._secret)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
     ) -> httpcore.NetworkStream:
+        self._refuse_if_tripped()
         inner = self._inner.connect_unix_socket(path, timeout, socket_options)
         return _BoundedStream(inner, self._limits, self._secret)
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from . import dialect, exchanges, outcomes, reporting
+from . import dialect, exchanges, findings, outcomes, reporting
 from .capabilities import Capabilities, parse_capabilities
 from .client import Limits, RequestSpec, Transport
 from .entry import ALIAS_PREFIX
@@ -326,6 +326,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             print(line, file=sys.stderr)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session):
+    """Before any report is written: name each shared transport-level cause once."""
+    config = session.config
+    state = config.stash.get(outcomes.STATE, None)
+    if state is not None:
+        failed = (
+            r.message for r in state.results.values() if r.outcome in ("fail", "error", "warn")
+        )
+        for line in findings.findings(failed, state.transport, config.stash[SETTINGS].limits):
+            if line not in state.findings:
+                state.findings.append(line)
+    return (yield)
+
+
 def _reference_key(settings: Settings) -> str:
     """The embedded server's key: one given on the command line, else a throwaway one (the
     environment's key, likely a real one, has no business there)."""
@@ -381,6 +396,20 @@ def _preflight(
     raise AssertionError("unreachable")  # _stop exits
 
 
+def _stop_if_silent(config: pytest.Config, transport: Transport) -> None:
+    """The preflight's own requests (model list, dialect probes) tripped the breaker: one
+    timeout is all a silent endpoint costs, and one line says which timeout and option."""
+    reason = transport.breaker.reason
+    if reason is None:
+        return
+    hint = "; raise it if the endpoint is only slow" if "timeout" in reason else ""
+    _stop(
+        config,
+        f"chatcompat: {redact_url(transport.base_url)} stopped answering during the preflight: "
+        f"{reason}{hint}; nothing more was sent",
+    )
+
+
 @pytest.fixture(scope="session")
 def chatcompat_settings(pytestconfig: pytest.Config) -> Settings:
     return pytestconfig.stash[SETTINGS]
@@ -419,6 +448,7 @@ def endpoint(request: pytest.FixtureRequest, chatcompat_settings: Settings) -> E
     )
     settings.capabilities.transport = transport  # for twin requests that attribute a 400
     dialect.settle(request.config, transport, model)
+    _stop_if_silent(request.config, transport)
     result = Endpoint(transport, base_url, model, settings.embedded, models_exchange)
     reporting.record_endpoint(request.config, result)
     return result

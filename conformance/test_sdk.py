@@ -2,7 +2,8 @@
 
 The SDK is lenient about framing and shapes, so these checks complement the raw ones: they
 prove that the code most users run actually works. An SDK exception is a failed check, with
-the same request replayed through our transport as evidence.
+the request as evidence (replayed through our transport unless it cost a timeout). Every SDK
+call goes through the run's breaker, and the client never retries (``max_retries=0``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from . import dialect
 from .checks import check, expect, short
-from .client import RequestSpec
+from .client import RequestSpec, shape_of
 from .exchanges import PROMPT, chat_body
 
 openai = pytest.importorskip("openai", reason="the openai SDK is not installed")
@@ -53,15 +54,50 @@ def _describe(exc: BaseException) -> str:
     return short(text, 400)
 
 
+def _costly(exc: BaseException) -> str | None:
+    """What a timeout or a cap in the SDK's exception chain cost, or None for other errors."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        text = f"{type(seen).__name__}: {seen}"
+        if isinstance(seen, openai.APITimeoutError) or "Timeout" in type(seen).__name__:
+            return short(text + " (the SDK's timeouts: --request-timeout, --total-timeout)", 300)
+        if "exceeded the cap" in str(seen):
+            return short(text, 300)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _call(endpoint, capabilities, capability: str | None, body: dict[str, Any], action):
-    """Run an SDK call; on an exception fail (or skip as unsupported) with raw evidence."""
+    """Run an SDK call through the run's breaker; on an exception fail (or skip as
+    unsupported) with the request as evidence.
+
+    Once the breaker has tripped nothing is sent; an SDK call that cost a timeout or hit a cap
+    counts against the breaker like any of our requests, and is not replayed (that would cost
+    the timeout twice). Other failures are replayed through our transport for the evidence.
+    """
+    transport = endpoint.transport
+    spec = RequestSpec("the SDK's request", json=body)
+    breaker = transport.breaker
+    if breaker.tripped:
+        refused = transport.unsent(spec, breaker.refusal())
+        expect(False, "the SDK call to succeed", f"transport error: {refused.error}", refused)
     try:
-        return action()
+        result = action()
     except Exception as exc:  # any SDK failure is the finding
-        exchange = endpoint.transport.send(RequestSpec("the SDK's request, replayed", json=body))
+        cost = _costly(exc)
+        if cost is not None:
+            breaker.costly(shape_of(spec), cost)
+            exchange = transport.unsent(spec, f"{cost}; not replayed, to spend it once")
+        else:
+            exchange = transport.send(RequestSpec("the SDK's request, replayed", json=body))
         if capability and isinstance(exc, openai.APIStatusError):
             capabilities.gate(capability, exchange)
-        expect(False, "the SDK call to succeed", _describe(exc), exchange)
+        actual = _describe(exc) if cost is None else f"transport error: {cost}"
+        expect(False, "the SDK call to succeed", actual, exchange)
+    breaker.answered(shape_of(spec))
+    return result
 
 
 def _body(endpoint, **extra) -> dict[str, Any]:

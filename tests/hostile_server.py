@@ -560,6 +560,32 @@ async def b_not_http(conn: Conn) -> None:
     await conn.send(b"SSH-2.0-OpenSSH_9.6\r\n")
 
 
+@behaviour(
+    "streams as llama-cpp-python did: when another request arrives, the stream in flight gets "
+    "[DONE] and its connection drops"
+)
+async def b_abort_on_overlap(conn: Conn) -> None:
+    up = await conn.upstream()
+    server = conn.server
+    server.overlap_active += 1
+    try:
+        if not up.is_stream:
+            await conn.forward(up)
+            return
+        await conn.send(head(up.status, [*up.headers, ("transfer-encoding", "chunked")]))
+        started = server.overlap_arrivals
+        for event in up.events:
+            if server.overlap_arrivals > started or server.overlap_active > 1:
+                await conn.send(chunk(sse("[DONE]")))
+                await conn.reset(after=0.05)
+                return
+            await conn.send(chunk(event))
+            await asyncio.sleep(0.02)
+        await conn.send(LAST_CHUNK)
+    finally:
+        server.overlap_active -= 1
+
+
 MIXED = (
     "clean",
     "reset_mid_stream",
@@ -624,6 +650,8 @@ class HostileServer:
         self.records: list[ConnectionRecord] = []
         self.loop_errors: list[str] = []
         self.seen_requests: set[str] = set()
+        self.overlap_active = 0  # abort_on_overlap: its connections open now
+        self.overlap_arrivals = 0  # abort_on_overlap: its connections so far
         self._turns = 0
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -767,6 +795,8 @@ class HostileServer:
             await conn.forward(await conn.upstream())
             return
         assert found is not None
+        if name == "abort_on_overlap":
+            self.overlap_arrivals += 1
         await found.handler(conn)
 
 

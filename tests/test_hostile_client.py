@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 from hostile_server import HostileServer
 
 from conformance.client import (
+    Breaker,
     Exchange,
     Limits,
     RequestSpec,
@@ -147,26 +149,54 @@ def test_sdk_http_client_masks_an_echoed_key(hostile):
     assert completion.system_fingerprint == "*" * len(KEY)
 
 
-def test_timeout_breaker_fails_the_rest_of_the_run_at_once(hostile):
-    limits = Limits(connect_timeout=2, read_timeout=1, total_timeout=2, breaker_after=4)
-    transport = Transport(hostile.url("no_response"), KEY, limits)
+def test_first_contact_silence_trips_the_breaker_for_every_path(hostile):
+    """One round of read timeouts, then nothing more is sent: not by us, not by the SDK."""
+    transport = Transport(hostile.url("no_response"), KEY, FAST)
     started = time.monotonic()
     first = transport.send_all([RequestSpec(f"r{i}", json=CHAT) for i in range(8)])
     assert time.monotonic() - started < 1.9  # one round of read timeouts, then at once
     assert [e.sent for e in first] == [True] * 4 + [False] * 4
-    assert first[-1].error == (
-        "not sent: 4 requests in a row timed out, so the rest of the run fails at once"
+    assert first[-1].error.startswith(
+        "not sent: the first POST /chat/completions got no complete answer: ReadTimeout: "
+        "no data for 1 s (read timeout, --request-timeout)"
     )
     assert transport.spend.requests == 4
-    later = transport.send(RequestSpec("later", json=CHAT))
-    assert not later.sent and time.monotonic() - started < 1.9
+    seen = len(hostile.records_of("no_response"))
+    assert not transport.send(RequestSpec("later", json=CHAT)).sent
+    with transport.sdk_http_client() as client, pytest.raises(httpx.ConnectError, match="not sent"):
+        client.post(transport.base_url + "/chat/completions", json=CHAT)
+    assert len(hostile.records_of("no_response")) == seen
+    assert time.monotonic() - started < 1.9
 
 
-def test_an_answer_resets_the_timeout_count(hostile):
-    limits = Limits(connect_timeout=2, read_timeout=1, total_timeout=2, breaker_after=2)
-    transport = Transport(hostile.url("no_response"), KEY, limits)
-    assert transport.send(RequestSpec("a", json=CHAT)).timed_out
-    transport.base_url = hostile.url()  # answers again
-    assert transport.send(RequestSpec("b", json=CHAT)).ok
-    transport.base_url = hostile.url("no_response")
-    assert transport.send(RequestSpec("c", json=CHAT)).sent  # 1 in a row, not 2
+def _exchange(shape: str, *, timed_out: bool = False, capped: bool = False) -> Exchange:
+    method, path, streamed = {
+        "models": ("GET", "/models", False),
+        "chat": ("POST", "/chat/completions", False),
+        "stream": ("POST", "/chat/completions", True),
+    }[shape]
+    body = {**CHAT, "stream": True} if streamed else (CHAT if method == "POST" else None)
+    exchange = Exchange(RequestSpec(shape, json=body, method=method, path=path), "u", {})
+    exchange.status = 200
+    exchange.timed_out, exchange.truncated = timed_out, capped
+    exchange.error = "ReadTimeout: no data" if timed_out else ("capped" if capped else None)
+    return exchange
+
+
+@pytest.mark.parametrize(
+    ("sequence", "tripped"),
+    [
+        (["chat", "chat!"], False),  # answered before: one costly failure is counted, not fatal
+        (["chat", "chat!", "models", "chat!", "models", "chat!"], True),  # others do not reset
+        (["chat", "chat!", "chat!", "chat", "chat!"], False),  # its own answer does
+        (["chat", "stream", "chat!", "stream$", "chat!"], True),  # a cap counts like a timeout
+        (["models", "stream$"], True),  # a cap at first contact trips at once
+        (["models", "chat!"], True),  # silence at first contact trips at once
+    ],
+)
+def test_breaker_counts_costly_failures_per_shape(sequence, tripped):
+    breaker = Breaker(after=3)
+    for step in sequence:
+        shape = step.rstrip("!$")
+        breaker.record(_exchange(shape, timed_out=step.endswith("!"), capped=step.endswith("$")))
+    assert breaker.tripped is tripped
