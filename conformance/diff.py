@@ -75,8 +75,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], baseline: str = "") -> dic
     notes = []
     if old_ep.get("model") != new_ep.get("model"):
         notes.append(f"the model differs: {old_ep.get('model')!r} -> {new_ep.get('model')!r}")
-    if old.get("complete") is False:
-        notes.append("the baseline run was incomplete")
+    for name, run in (("baseline", old), ("new", new)):
+        if run.get("complete") is False or run.get("run_error"):
+            reason = run.get("run_error") or "interrupted"
+            notes.append(f"the {name} run was incomplete ({reason}): absent checks did not run")
     return {
         "baseline": {
             "path": baseline,

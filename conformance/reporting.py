@@ -193,8 +193,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text + "\n")
     os.replace(partial, path)  # atomic: readers see the old file or the whole new one
-    # The page is rendered from what was written, so a re-render gives the same page.
-    write_report(json.loads(text), settings.reports_dir)
+    # The page is rendered from what was written, so a re-render gives the same page. A bug
+    # there must not cost the other reports (junitxml and pytest-html write after us).
+    try:
+        write_report(json.loads(text), settings.reports_dir)
+    except Exception as exc:  # pragma: no cover - a defect of ours, reported, not raised
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        line = f"chatcompat: index.html not written ({type(exc).__name__}: {exc})"
+        if reporter is not None:
+            reporter.write_line(state_of(config).redact(line), red=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -107,3 +107,11 @@ def test_unreadable_input_is_a_usage_error(tmp_path, runs, text, capsys):
     assert diff.main([str(bad), str(runs[1])]) == diff.EXIT_USAGE
     assert "conformance.diff:" in capsys.readouterr().err
     assert diff.main([str(tmp_path / "missing.json"), str(runs[1])]) == diff.EXIT_USAGE
+
+
+def test_incomplete_runs_are_noted():
+    stopped = {**results(), "complete": False, "run_error": "interrupted by SIGTERM"}
+    notes = diff.compare(results(), stopped)["notes"]
+    assert notes == [
+        "the new run was incomplete (interrupted by SIGTERM): absent checks did not run"
+    ]
