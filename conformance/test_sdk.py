@@ -100,6 +100,15 @@ def _call(endpoint, capabilities, capability: str | None, body: dict[str, Any], 
     return result
 
 
+def _expect(endpoint, body: dict[str, Any], condition: bool, expected: str, actual: str) -> None:
+    """An expectation on what the SDK returned. The SDK's own exchange is not recorded, so on
+    failure the request is replayed through our transport: the evidence then has the
+    exchange and a curl line, like every other failure."""
+    if not condition:
+        replayed = endpoint.transport.send(RequestSpec("the SDK's request, replayed", json=body))
+        expect(False, expected, actual, replayed)
+
+
 def _body(endpoint, **extra) -> dict[str, Any]:
     """The request in the negotiated dialect (token-limit field, temperature, reasoning)."""
     extra.setdefault("messages", [{"role": "user", "content": PROMPT}])
@@ -125,7 +134,9 @@ def test_plain_completion(sdk, endpoint, capabilities):
         endpoint, capabilities, None, body, lambda: sdk.chat.completions.create(**_sdk_args(body))
     )
     message = completion.choices[0].message if completion.choices else None
-    expect(
+    _expect(
+        endpoint,
+        body,
         message is not None and message.role == "assistant" and isinstance(message.content, str),
         "choices[0].message: role assistant, content a string",
         short(message),
@@ -151,7 +162,9 @@ def test_stream(sdk, endpoint, capabilities):
         return "".join(parts), finish
 
     content, finish = _call(endpoint, capabilities, "streaming", body, run)
-    expect(
+    _expect(
+        endpoint,
+        body,
         bool(content) and finish is not None,
         "content and a finish_reason",
         f"content {short(content)}, finish_reason {finish!r}",
@@ -179,12 +192,13 @@ def test_stream_tools(sdk, endpoint, capabilities):
 
     final = _call(endpoint, capabilities, "tools", {**body, "stream": True}, run)
     calls = final.choices[0].message.tool_calls or [] if final.choices else []
-    expect(bool(calls), "at least one accumulated tool call", short(final))
+    sent = {**body, "stream": True}
+    _expect(endpoint, sent, bool(calls), "at least one accumulated tool call", short(final))
     arguments = calls[0].function.arguments
     try:
         json.loads(arguments)
     except (TypeError, ValueError):
-        expect(False, "JSON arguments", short(arguments))
+        _expect(endpoint, sent, False, "JSON arguments", short(arguments))
 
 
 @check(
@@ -218,4 +232,6 @@ def test_structured_output(sdk, endpoint, capabilities):
         lambda: sdk.chat.completions.parse(response_format=Place, **_sdk_args(body)),
     )
     parsed = completion.choices[0].message.parsed if completion.choices else None
-    expect(isinstance(parsed, Place), "a parsed Place instance", short(parsed))
+    _expect(
+        endpoint, schema_body, isinstance(parsed, Place), "a parsed Place instance", short(parsed)
+    )

@@ -202,3 +202,13 @@ def test_transport_errors_read_as_such(status, error, actual):
     exchange = Exchange(RequestSpec("x", json={}), "http://h/v1", {}, status=status, error=error)
     assert describe_status(exchange).startswith(actual)
     assert OK_EXPECTED == "a complete HTTP 200 response"
+
+
+def test_sdk_failures_carry_an_exchange_and_curl(tmp_path):
+    """The SDK's own exchange is not recorded: a failed SDK check replays its request."""
+    run = run_suite(tmp_path / "reports", "--reference-faults=content_as_list", "-k", "sdk.plain")
+    check = run.results["checks"]["sdk.plain_completion"]
+    assert check["outcome"] == "fail" and "content a string" in check["expected"]
+    assert [x["label"] for x in check["exchanges"]] == ["the SDK's request, replayed"]
+    assert check["exchanges"][0]["curl"].startswith("curl -sS -i -X POST")
+    assert "Reproduce with:" in run.output
