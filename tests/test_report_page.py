@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from browser import Elements, dump_dom, matrix_counts, requires_chromium
+from browser import Elements, dump_dom, matrix_counts, requires_chromium, screenshot
 from report_samples import CHECKS, HOSTILE, results
 
 from conformance import report_page
@@ -139,3 +139,24 @@ def test_filters_in_headless_chromium(written, area, outcome):
         if (not area or c["area"] == area) and (not outcome or c["outcome"] == outcome)
     }
     assert len(rows) == len(CHECKS)
+
+
+#: The matrix colour of each outcome (report_page.html.j2), as RGB.
+COLOURS = {
+    "pass": (0x2E, 0x7D, 0x32),
+    "fail": (0xC6, 0x28, 0x28),
+    "warn": (0xEF, 0x8F, 0x00),
+    "unsupported": (0x60, 0x7D, 0x8B),
+    "not_applicable": (0x8D, 0x6E, 0x63),
+    "info": (0x15, 0x65, 0xC0),
+    "error": (0x6A, 0x1B, 0x9A),
+}
+
+
+@requires_chromium
+def test_screenshot_shows_every_outcome_colour(written, tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    shot = tmp_path / "page.png"
+    screenshot(written[1], shot, 1100, 1400)
+    pixels = {rgb: n for n, rgb in image.open(shot).convert("RGB").getcolors(1 << 24)}
+    assert {o for o, rgb in COLOURS.items() if pixels.get(rgb, 0) > 200} == set(COLOURS)
