@@ -51,8 +51,8 @@ def _kind(before: str | None, after: str | None) -> str | None:
     rank_before, rank_after = RANK.get(before, 1), RANK.get(after, 1)
     if rank_after > rank_before:
         return "regressed"
-    if rank_after < rank_before:
-        return "improved"
+    if rank_after < rank_before and rank_after == 0:
+        return "improved"  # only a pass is one: fail -> not applicable proves no fix
     return "changed"
 
 

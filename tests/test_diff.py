@@ -22,6 +22,8 @@ from conformance import diff
         ("unsupported", "not_applicable", "changed"),
         ("pass", "info", "changed"),
         ("fail", "error", "changed"),
+        ("fail", "not_applicable", "changed"),  # could not judge: no proof of a fix
+        ("warn", "unsupported", "changed"),
         ("fail", "pass", "improved"),
         ("warn", "pass", "improved"),
         (None, "pass", "added"),
