@@ -79,6 +79,16 @@ def test_reasoning_profile_dialect(runs):
     assert outcomes["sampling.temperature0_repeatable"] == "not_applicable"
 
 
+#: What a whole run may cost against an OpenAI-style reasoning model (README: "What it costs").
+BUDGET = {"requests": 160, "total_tokens": 5000}
+
+
+def test_reasoning_run_stays_within_its_token_budget(runs):
+    spent = runs["reasoning"].results["spent"]
+    assert spent["requests"] <= BUDGET["requests"], spent
+    assert spent["total_tokens"] <= BUDGET["total_tokens"], spent
+
+
 def test_visible_reasoning_is_judged(runs):
     outcomes = runs["reasoning_content"].outcomes
     for check_id in ("reasoning.stream_reasoning_first", "reasoning.stream_matches_message"):

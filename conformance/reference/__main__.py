@@ -10,6 +10,7 @@ import uvicorn
 
 from .app import DEFAULT_MODEL, ReferenceConfig, create_app
 from .faults import FAULTS, VARIANTS, parse_names
+from .reasoning import PROFILES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
     parser.add_argument("--itl-ms", type=float, default=0.0, help="gap between tokens")
     parser.add_argument("--send-log", type=Path, help="append token send times (JSON lines)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="play a whole server behaviour (e.g. an OpenAI-style reasoning model)",
+    )
     parser.add_argument("--list-faults", action="store_true", help="list faults and exit")
     return parser
 
@@ -38,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{fault.name:28} {fault.divergence}")
         for variant in VARIANTS.values():
             print(f"{variant.name:28} (allowed) {variant.allowed_because}")
+        for name, behaviour in PROFILES.items():
+            print(f"{name:28} (profile) {behaviour}")
         return 0
     try:
-        faults = parse_names(args.fault)
+        faults = parse_names(args.fault) | ({args.profile} if args.profile else set())
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
