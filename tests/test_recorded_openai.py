@@ -29,8 +29,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
-from replay_server import CORPUS, Recording, ReplayServer, Route, load_corpus
+from replay_server import CORPUS, UNKNOWN_MODEL, Recording, ReplayServer, Route, load_corpus
 from suite_runner import SuiteRun, run_many
 
 from conformance.schemas import schema_errors
@@ -181,6 +182,45 @@ def test_error_matches_error_schema(name):
 def test_every_recording_is_replayed():
     played = {n for route in ROUTES.values() for n in route.names()} | {"error_model_not_found"}
     assert played == set(RECORDINGS)
+
+
+ROUTE = Route("body", "tool_body", "stream", "usage_stream", "tool_stream", "error")
+USER = [{"role": "user", "content": "hi"}]
+USAGE = {"include_usage": True}
+
+
+@pytest.mark.parametrize(
+    ("request_body", "slot"),
+    [
+        ({"model": "m", "messages": USER}, "body"),
+        ({"model": "m", "messages": USER, "stream": True}, "stream"),
+        ({"model": "m", "messages": USER, "stream": True, "stream_options": USAGE}, "usage_stream"),
+        ({"model": "m", "messages": USER, "tools": [{}]}, "tool_body"),
+        ({"model": "m", "messages": USER, "tools": [{}], "stream": True}, "tool_stream"),
+        ({"model": "m", "messages": USER, "temperature": 5}, "error"),
+        ({"model": "m", "messages": USER, "n": 0, "stream": True}, "error"),
+        ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "error"),
+        ({"model": "m", "messages": []}, "error"),
+        ({"model": "m"}, "error"),
+        (None, "error"),  # malformed JSON
+        ({"model": "no-such-model", "messages": USER}, UNKNOWN_MODEL),
+    ],
+)
+def test_route_picks_the_recording_for_the_request(request_body, slot):
+    assert ROUTE.pick(request_body, {"m"}) == slot
+
+
+def test_replay_is_byte_for_byte():
+    route = next(iter(_routes().values()))
+    with ReplayServer(RECORDINGS, max_seconds=30) as server:
+        url = server.url(route)
+        models = httpx.get(f"{url}/models").json()
+        body = {"model": RECORDINGS[route.body].model, "messages": USER, "stream": True}
+        reply = httpx.post(f"{url}/chat/completions", json=body)
+    assert [m["id"] for m in models["data"]] == [RECORDINGS[route.body].model]
+    recorded = RECORDINGS[route.stream]
+    assert reply.headers["content-type"] == recorded.content_type
+    assert reply.content == recorded.body.encode("utf-8")
 
 
 @pytest.fixture(scope="module")
