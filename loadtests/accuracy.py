@@ -136,20 +136,8 @@ def _start_server(kind: str, log: Path, rt: bool) -> tuple[subprocess.Popen, int
     return server, port
 
 
-def run_level(
-    streams: int,
-    seconds: float,
-    workdir: Path,
-    rt: bool,
-    user_stamps: bool,
-    server_kind: str,
-    extra: list[str],
-    layer: str = "",
-) -> LevelResult:
-    log = workdir / f"send-{streams}.log"
-    log.unlink(missing_ok=True)
-    server, port = _start_server(server_kind, log, rt)
-    name = f"accuracy-{streams}"
+def locust_command(port: int, streams: int, seconds: float, workdir: Path, name: str) -> list[str]:
+    """Our locustfile, headless, closed loop: ``streams`` users, 100 tokens, reports in workdir."""
     locustfile = Path(__file__).with_name("locustfile.py")
     command = [
         sys.executable,
@@ -183,6 +171,24 @@ def run_level(
         "--exit-code-on-error",
         "0",
     ]
+    return command
+
+
+def run_level(
+    streams: int,
+    seconds: float,
+    workdir: Path,
+    rt: bool,
+    user_stamps: bool,
+    server_kind: str,
+    extra: list[str],
+    layer: str = "",
+) -> LevelResult:
+    log = workdir / f"send-{streams}.log"
+    log.unlink(missing_ok=True)
+    server, port = _start_server(server_kind, log, rt)
+    name = f"accuracy-{streams}"
+    command = locust_command(port, streams, seconds, workdir, name)
     if user_stamps:
         command.append("--user-stamps")
     command += extra

@@ -20,6 +20,7 @@ from pathlib import Path
 class TruthRecord:
     start_ns: int
     token_sent_ns: list[int]
+    done: bool = True  # False: still streaming when the server stopped
 
     @property
     def ttft_ms(self) -> float:
@@ -48,7 +49,9 @@ def load_send_log(path: Path) -> dict[str, TruthRecord]:
         if line.strip():
             raw = json.loads(line)
             if raw.get("token_sent_ns"):
-                records[raw["id"]] = TruthRecord(raw["start_ns"], raw["token_sent_ns"])
+                records[raw["id"]] = TruthRecord(
+                    raw["start_ns"], raw["token_sent_ns"], raw.get("done", True)
+                )
     return records
 
 

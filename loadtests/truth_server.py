@@ -11,10 +11,14 @@ before each due time (epoll's timeout has millisecond granularity). Each chunk i
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies, chunked responses) and
 Chat Completions (streamed and plain, ``max_tokens``, ``min_tokens``, ``ignore_eos``,
-``stream_options.include_usage``, ``GET /v1/models``). Its send log has the same JSON-lines
+``stream_options.include_usage``, ``GET /v1/models``; also streamed legacy ``/v1/completions``,
+which inference-perf's synthetic data needs). Its send log has the same JSON-lines
 format as the reference server's ``--send-log``: ``{"id", "start_ns", "token_sent_ns"}``,
 with ``start_ns`` the moment the complete request had been read, and each send time taken
 right after the chunk's ``send`` returned (both ``perf_counter_ns``, CLOCK_MONOTONIC).
+Streams still in progress at shutdown are logged too, with ``"done": false``, so that event
+rates can be counted on the server's side for any client. ``GET /health`` answers 200, as
+vLLM's does (GuideLLM checks it before a run).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Stream:
     tokens: int
     include_usage: bool
     prompt_tokens: int
+    text: bool = False  # a legacy /v1/completions stream (choices[].text), not chat
     sent: int = 0
     sent_ns: list[int] = field(default_factory=list)
 
@@ -197,11 +202,15 @@ class TruthServer:
             return False
         body = bytes(conn.inbuf[head_end + 4 : head_end + 4 + length])
         del conn.inbuf[: head_end + 4 + length]
-        if method == "GET" and path.endswith("/models"):
+        if method == "GET" and path.rstrip("/").endswith("/health"):  # what vLLM answers
+            self._respond(conn, 200, b"{}")
+        elif method == "GET" and path.endswith("/models"):
             data = {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0}]}
             self._respond(conn, 200, json.dumps(data).encode())
         elif method == "POST" and path.endswith("/chat/completions"):
             self._chat(conn, body, arrived)
+        elif method == "POST" and path.endswith("/completions"):  # inference-perf's datagen
+            self._chat(conn, body, arrived, text=True)
         else:
             self._respond(conn, 404, b'{"error":{"message":"not found","type":"not_found"}}')
         return True
@@ -213,10 +222,10 @@ class TruthServer:
         ).encode()
         self._write(conn, head + body)
 
-    def _chat(self, conn: Connection, body: bytes, arrived: float) -> None:
+    def _chat(self, conn: Connection, body: bytes, arrived: float, text: bool = False) -> None:
         try:
             request = json.loads(body)
-            messages = request["messages"]
+            messages = [{"content": request["prompt"]}] if text else request["messages"]
         except (ValueError, KeyError, TypeError):
             self._respond(conn, 400, b'{"error":{"message":"bad request","type":"invalid"}}')
             return
@@ -234,13 +243,15 @@ class TruthServer:
             self._respond(conn, 200, json.dumps(reply).encode())
             return
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-        stream = Stream(conn, cid, arrived, tokens, include_usage, prompt)
+        stream = Stream(conn, cid, arrived, tokens, include_usage, prompt, text)
         head = (
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
         )
-        role = {"role": "assistant", "content": "", "refusal": None}
-        self._write(conn, head + _event(self._chunk(stream, role)))
+        if not text:
+            role = {"role": "assistant", "content": "", "refusal": None}
+            head += _event(self._chunk(stream, role))
+        self._write(conn, head)
         conn.busy = True
         if tokens == 0:
             self._finish(stream)
@@ -249,6 +260,11 @@ class TruthServer:
         heapq.heappush(self.heap, (arrived + self.ttft, self.seq, stream))
 
     def _chunk(self, stream: Stream, delta: dict, finish: str | None = None) -> dict:
+        if stream.text:
+            choice = {"index": 0, "text": delta.get("content", ""), "finish_reason": finish}
+            chunk = {"id": stream.cid, "object": "text_completion", "created": self.created}
+            chunk.update(model=MODEL, choices=[choice])
+            return chunk
         chunk = {
             "id": stream.cid,
             "object": "chat.completion.chunk",
@@ -274,7 +290,8 @@ class TruthServer:
 
     def _send_token(self, stream: Stream) -> None:
         conn = stream.conn
-        if conn.closed:
+        if conn.closed:  # the client went away mid-stream: log what it was sent
+            self._log(stream, done=False)
             return
         word = WORDS[stream.sent % len(WORDS)]
         self._write(conn, _event(self._chunk(stream, {"content": word})))
@@ -301,9 +318,7 @@ class TruthServer:
             tail += _event(chunk)
         tail += _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"
         self._write(stream.conn, tail)
-        record = {"id": stream.cid, "start_ns": int(stream.start * 1e9), "token_sent_ns": []}
-        record["token_sent_ns"] = stream.sent_ns
-        self.log_lines.append(json.dumps(record))
+        self._log(stream, done=True)
         stream.conn.busy = False
         if stream.conn.inbuf:
             self._read_again(stream.conn)
@@ -342,7 +357,15 @@ class TruthServer:
         if not conn.outbuf:
             self.epoll.modify(conn.sock.fileno(), select.EPOLLIN)
 
+    def _log(self, stream: Stream, done: bool) -> None:
+        record = {"id": stream.cid, "start_ns": int(stream.start * 1e9), "done": done}
+        record["token_sent_ns"] = stream.sent_ns
+        self.log_lines.append(json.dumps(record))
+
     def _flush_log(self) -> None:
+        for _, _, stream in self.heap:  # still streaming: what was sent counts for rates
+            self._log(stream, done=False)
+        self.heap.clear()
         if self.log_path is not None and self.log_lines:
             with self.log_path.open("a") as log:
                 log.write("\n".join(self.log_lines) + "\n")

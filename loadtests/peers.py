@@ -1,0 +1,347 @@
+"""Side-by-side accuracy (``nox -s bench-peers``): ours and the peer load tools, one truth.
+
+For each level (16, 64, 256 concurrent streams, closed loop, 100 output tokens) and each
+tool, a fresh truth server (TTFT 50 ms, ITL 10 ms; ``loadtests.truth_server``) is pinned to
+core 0 and the tool to core 1 (``taskset``), both at normal priority: no real-time
+scheduling, so the numbers are what an ordinary user gets on this machine. The server logs
+when each request arrived and when each token was sent; each tool's own per-request output
+is joined with that log on the completion id.
+
+Everything is judged in one window of the server's clock, ``[first arrival + 3 s, first
+arrival + seconds - 2 s]``, the same for every tool (start-up, connection set-up and the
+end of the run lie outside it):
+
+* TTFT error: the tool's TTFT minus the true one (first token sent - request arrived);
+* ITL error: each reported gap minus the true gap (GuideLLM: its per-request mean minus the
+  true mean, all it reports);
+* rate ratio: tokens the server sent inside the window per second, over the ideal closed
+  loop rate ``streams * 100 / 1.04 s``: how well the tool keeps its streams busy.
+
+    python -m loadtests.peers [--levels 16,64,256] [--seconds 20] [--tools ...] [--docs]
+
+Also printed: CPU used by the tool, the server and every other process during each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import peer_tools
+from .accuracy import ITL_MS, TOKENS, TTFT_MS, _csv_samples, _prefix, locust_command
+from .peer_tools import Measured, Skipped
+from .stats import summarize
+from .truth import TruthRecord, load_send_log
+
+TOOLS = ("chatcompat", "inference-perf", "guidellm", "vllm")
+WARMUP_S = 3.0
+COOLDOWN_S = 2.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Row:
+    tool: str
+    version: str
+    streams: int
+    ttft_err_p50_ms: float | None
+    ttft_err_p99_ms: float | None
+    itl_err_p99_ms: float | None
+    rate_ratio: float | None
+    requests: int = 0
+    itl_basis: str = "gap"
+    tool_cpu: float = 0.0
+    server_cpu: float = 0.0
+    other_cpu: float = 0.0
+
+
+def _busy_cpu_seconds() -> float:
+    with open("/proc/stat") as handle:
+        ticks = [int(x) for x in handle.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _start_server(log: Path) -> tuple[subprocess.Popen, int]:
+    command = [sys.executable, "-m", "loadtests.truth_server", "--port", "0"]
+    command += ["--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--send-log", str(log)]
+    command += ["--max-seconds", "900"]
+    server = subprocess.Popen(
+        _prefix(0, False) + command, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert server.stdout is not None
+    port = int(server.stdout.readline().split()[2].rsplit(":", 1)[1])
+    return server, port
+
+
+def window(truth: dict[str, TruthRecord], seconds: float) -> tuple[int, int]:
+    """The measurement window on the server's clock (ns), the same rule for every tool."""
+    first = min(r.start_ns for r in truth.values())
+    return first + int(WARMUP_S * 1e9), first + int((seconds - COOLDOWN_S) * 1e9)
+
+
+def judge(
+    tool: str,
+    version: str,
+    streams: int,
+    measured: list[Measured],
+    truth: dict[str, TruthRecord],
+    seconds: float,
+) -> Row:
+    """Errors of the tool's own numbers against the send log, inside the common window."""
+    lo, hi = window(truth, seconds)
+    ttft, itl = [], []
+    basis = "gap"
+    for m in measured:
+        record = truth.get(m.completion_id)
+        if record is None or not record.done or not lo <= record.start_ns < hi:
+            continue
+        if m.ttft_ms is not None:
+            ttft.append(m.ttft_ms - record.ttft_ms)
+        true_gaps = record.gaps_ms()
+        if m.gaps_ms is not None:
+            itl += [r - t for r, t in zip(m.gaps_ms, true_gaps, strict=False)]
+        elif m.itl_mean_ms is not None and true_gaps:
+            basis = "request mean"
+            itl.append(m.itl_mean_ms - sum(true_gaps) / len(true_gaps))
+    sent = sum(lo <= t < hi for r in truth.values() for t in r.token_sent_ns)
+    ideal = streams * TOKENS / ((TTFT_MS + (TOKENS - 1) * ITL_MS) / 1000.0)
+    ttft_s, itl_s = summarize(ttft), summarize(itl)
+    return Row(
+        tool=tool,
+        version=version,
+        streams=streams,
+        ttft_err_p50_ms=ttft_s["p50"],
+        ttft_err_p99_ms=ttft_s["p99"],
+        itl_err_p99_ms=itl_s["p99"],
+        rate_ratio=sent / ((hi - lo) / 1e9) / ideal,
+        requests=len(ttft),
+        itl_basis=basis,
+    )
+
+
+def _ours(port: int, streams: int, seconds: float, workdir: Path) -> list[str]:
+    return locust_command(port, streams, seconds, workdir, f"ours-{streams}")
+
+
+def _read_ours(workdir: Path, streams: int) -> list[Measured]:
+    rows = _csv_samples(workdir / f"ours-{streams}-samples.csv")
+    return [Measured(cid, ttft, gaps_ms=gaps) for cid, ttft, gaps in rows]
+
+
+def run_one(
+    tool: str, streams: int, seconds: float, workdir: Path, envs: dict[str, Path], tokenizer: Path
+) -> Row:
+    """One tool at one level against a fresh truth server; returns its row."""
+    work = workdir / f"{tool}-{streams}"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "send.log"
+    log.unlink(missing_ok=True)  # the server appends
+    server, port = _start_server(log)
+    if tool == "chatcompat":
+        command, version = _ours(port, streams, seconds, work), _our_version()
+    elif tool == "inference-perf":
+        env = envs[tool]
+        command = peer_tools.inference_perf_command(env, port, streams, seconds, work, tokenizer)
+        version = peer_tools.version_of(env, tool)
+    else:
+        env = envs[tool]
+        command = peer_tools.guidellm_command(env, port, streams, seconds, work, tokenizer)
+        version = peer_tools.version_of(env, tool)
+    busy0, children0, started = _busy_cpu_seconds(), _children_cpu(), time.monotonic()
+    with (work / "tool.log").open("w") as out:
+        tool_proc = subprocess.Popen(
+            _prefix(1, False) + command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+            env={**os.environ, **peer_tools.OFFLINE},
+        )
+        try:
+            tool_proc.wait(timeout=seconds + 240)
+        except subprocess.TimeoutExpired:
+            tool_proc.kill()
+            tool_proc.wait()
+    elapsed = time.monotonic() - started
+    tool_cpu = _children_cpu() - children0
+    server.terminate()
+    server.wait(timeout=30)
+    server_cpu = _children_cpu() - children0 - tool_cpu
+    busy = _busy_cpu_seconds() - busy0
+    truth = load_send_log(log)
+    if not truth:
+        raise RuntimeError(f"{tool} at {streams} streams: no request reached the server")
+    readers = {
+        "chatcompat": lambda: _read_ours(work, streams),
+        "inference-perf": lambda: peer_tools.read_inference_perf(work),
+        "guidellm": lambda: peer_tools.read_guidellm(work),
+    }
+    row = judge(tool, version, streams, readers[tool](), truth, seconds)
+    row.tool_cpu = tool_cpu / elapsed
+    row.server_cpu = server_cpu / elapsed
+    row.other_cpu = max(busy - tool_cpu - server_cpu, 0.0) / elapsed
+    return row
+
+
+def _our_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("chatcompat")
+    except Exception:  # a source checkout without metadata
+        return "dev"
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:+.{digits}f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| streams | tool | TTFT err p50 | TTFT err p99 | ITL err p99 | events vs ideal "
+        "| requests | tool CPU | other CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r.streams, TOOLS.index(r.tool))):
+        itl = _fmt(r.itl_err_p99_ms) + (" (per-request mean)" if r.itl_basis != "gap" else "")
+        ratio = "-" if r.rate_ratio is None else f"{r.rate_ratio:.3f}"
+        lines.append(
+            f"| {r.streams} | {r.tool} {r.version} | {_fmt(r.ttft_err_p50_ms)} "
+            f"| {_fmt(r.ttft_err_p99_ms)} | {itl} | {ratio} | {r.requests} "
+            f"| {r.tool_cpu:.2f} | {r.other_cpu:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[Row]) -> list[str]:
+    """Our targets: lowest TTFT error p50/p99 at every level, ITL p99 <= 0.1 ms at 16/64,
+    >= 0.97 of the ideal event rate at 256; each miss with its size."""
+    out = []
+    for level in sorted({r.streams for r in rows}):
+        here = [r for r in rows if r.streams == level]
+        ours = next((r for r in here if r.tool == "chatcompat"), None)
+        if ours is None:
+            continue
+        misses = []
+        if ours.ttft_err_p50_ms is None or ours.ttft_err_p99_ms is None:
+            out.append(f"{level} streams: no request of ours could be judged")
+            continue
+        for key in ("ttft_err_p50_ms", "ttft_err_p99_ms"):
+            mine = abs(getattr(ours, key))
+            for peer in here:
+                theirs = getattr(peer, key)
+                if peer is not ours and theirs is not None and abs(theirs) < mine:
+                    misses.append(f"{key} {mine:.3f} vs {peer.tool} {abs(theirs):.3f}")
+        if level <= 64 and (ours.itl_err_p99_ms is None or ours.itl_err_p99_ms > 0.1):
+            misses.append(f"ITL err p99 {ours.itl_err_p99_ms:.3f} ms > 0.1 ms")
+        if level >= 256 and (ours.rate_ratio or 0.0) < 0.97:
+            misses.append(f"events vs ideal {ours.rate_ratio:.3f} < 0.97")
+        verdict = "meets every target" if not misses else "misses: " + "; ".join(misses)
+        out.append(f"{level} streams: {verdict}")
+    return out
+
+
+def machine() -> dict[str, str]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": f"{model} x {os.cpu_count()}",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def prepare(tools: list[str], root: Path) -> tuple[dict[str, Path], dict[str, str], Path | None]:
+    """Install the peers (skipping those that cannot run, with the reason) and the tokenizer."""
+    envs, skipped = {}, {}
+    for tool in tools:
+        if tool == "chatcompat":
+            continue
+        try:
+            if tool == "vllm":
+                raise Skipped(vllm_reason())
+            envs[tool] = peer_tools.ensure_env(tool, root)
+        except Skipped as exc:
+            skipped[tool] = str(exc)
+    tokenizer = None
+    builder = envs.get("guidellm") or envs.get("inference-perf")
+    if builder is not None:  # transformers reads the GGUF's tokenizer with the gguf package
+        pip = [str(builder / "bin" / "python"), "-m", "pip", "install", "-q", "gguf"]
+        subprocess.run(pip, check=False, capture_output=True)
+        tokenizer = peer_tools.build_tokenizer(builder / "bin" / "python", root)
+    return envs, skipped, tokenizer
+
+
+def vllm_reason() -> str:
+    return (
+        "not installed: the vllm wheel pins its own CUDA build of torch (several GB from "
+        "PyPI, no CPU wheel) just to run its benchmark client on this 2-core CPU machine"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.peers")
+    parser.add_argument("--levels", default="16,64,256")
+    parser.add_argument("--seconds", type=float, default=20.0, help="run time per tool and level")
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--envs", type=Path, default=None, help="where the peers' venvs live")
+    parser.add_argument("--keep", type=Path, help="keep every log and report here")
+    parser.add_argument("--json", type=Path, help="write the rows here (docs/bench-peers.json)")
+    args = parser.parse_args(argv)
+    tools = [t for t in args.tools.split(",") if t]
+    root = args.envs or peer_tools.cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    envs, skipped, tokenizer = prepare(tools, root)
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="chatcompat-peers-"))
+    rows: list[Row] = []
+    for level in (int(x) for x in args.levels.split(",") if x):
+        for tool in tools:
+            if tool in skipped or (tool != "chatcompat" and tokenizer is None):
+                continue
+            rows.append(run_one(tool, level, args.seconds, workdir, envs, tokenizer or root))
+            print(f"measured {tool} at {level} streams", file=sys.stderr, flush=True)
+    info = machine()
+    print(
+        f"\nbench-peers: {info['date']}, {info['cpu']}, Linux {info['kernel']}, "
+        f"Python {info['python']}; truth server TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, "
+        f"{TOKENS} tokens, closed loop, {args.seconds:g} s per run, server on core 0 and "
+        f"tool on core 1 (taskset), no real-time priority; errors = reported - true, ms; "
+        f"CPU in cores\n"
+    )
+    print(table(rows))
+    for tool, reason in skipped.items():
+        print(f"\n{tool}: skipped ({reason})")
+    print()
+    print("\n".join(verdicts(rows)))
+    if args.json:
+        document = {"machine": info, "seconds": args.seconds, "skipped": skipped}
+        document["rows"] = [asdict(r) for r in rows]
+        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
