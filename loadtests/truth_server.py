@@ -42,6 +42,17 @@ MODEL = "chatcompat-ref-1"
 WORDS = (" river", " stone", " light", " garden", " morning", " quiet", " paper", " city")
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
 MAX_REQUEST_BYTES = 1 << 20
+REJECT_MAX_TOKENS = json.dumps(  # what OpenAI's reasoning models answer to max_tokens
+    {
+        "error": {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    }
+).encode()
 
 
 @dataclass
@@ -101,9 +112,13 @@ class TruthServer:
         log: Path | None,
         deadline: float,
         spin: float = 0.0015,
+        reasoning: int = 0,
+        reject_max_tokens: bool = False,
     ) -> None:
         self.listener = sock
         self.spin = spin
+        self.reasoning = reasoning  # leading tokens streamed as reasoning_content deltas
+        self.reject_max_tokens = reject_max_tokens  # answer max_tokens as reasoning models do
         self.ttft = ttft
         self.itl = itl
         self.log_path = log
@@ -229,6 +244,9 @@ class TruthServer:
         except (ValueError, KeyError, TypeError):
             self._respond(conn, 400, b'{"error":{"message":"bad request","type":"invalid"}}')
             return
+        if self.reject_max_tokens and "max_tokens" in request:
+            self._respond(conn, 400, REJECT_MAX_TOKENS)
+            return
         limit = request.get("max_completion_tokens") or request.get("max_tokens") or 16
         natural = 12
         tokens = max(natural, request.get("min_tokens") or 0)
@@ -294,7 +312,8 @@ class TruthServer:
             self._log(stream, done=False)
             return
         word = WORDS[stream.sent % len(WORDS)]
-        self._write(conn, _event(self._chunk(stream, {"content": word})))
+        key = "reasoning_content" if stream.sent < self.reasoning and not stream.text else "content"
+        self._write(conn, _event(self._chunk(stream, {key: word})))
         stream.sent_ns.append(time.perf_counter_ns())
         stream.sent += 1
         if stream.sent >= stream.tokens:
@@ -312,6 +331,9 @@ class TruthServer:
                 "completion_tokens": stream.tokens,
                 "total_tokens": stream.prompt_tokens + stream.tokens,
             }
+            if self.reasoning:
+                reasoning = min(self.reasoning, stream.tokens)
+                usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
             chunk = self._chunk(stream, {})
             chunk["choices"] = []
             chunk["usage"] = usage
@@ -386,6 +408,17 @@ def main(argv: list[str] | None = None) -> int:
         help="busy-wait this long before each due time (epoll rounds timeouts up to 1 ms); "
         "0 under SCHED_FIFO, where spinning would starve the core",
     )
+    parser.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        default=0,
+        help="stream the first N tokens as reasoning_content deltas (a reasoning model)",
+    )
+    parser.add_argument(
+        "--reject-max-tokens",
+        action="store_true",
+        help="answer requests carrying max_tokens with OpenAI's 400 for reasoning models",
+    )
     args = parser.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -398,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         args.send_log,
         time.monotonic() + args.max_seconds,
         args.spin_us / 1e6,
+        args.reasoning_tokens,
+        args.reject_max_tokens,
     )
 
     def _stop(*_: object) -> None:
