@@ -50,6 +50,17 @@ def bench_accuracy(session: nox.Session) -> None:
     session.run("python", "-m", "loadtests.accuracy", *session.posargs)
 
 
+@nox.session(name="bench-peers")
+def bench_peers(session: nox.Session) -> None:
+    """Ours, inference-perf and GuideLLM against one truth server at 16, 64, 256 streams.
+
+    The peers get their own venvs from PyPI (cached in ~/.cache/chatcompat/peers); no real-time
+    priority. `-- --json docs/bench-peers.json` also writes the rows as data.
+    """
+    session.install("-e", ".[load]", "matplotlib")
+    session.run("python", "-m", "loadtests.peers", *session.posargs)
+
+
 # --- real third-party server sessions (conformance/servers/) --------------------------------
 # Each starts the server on loopback, runs the whole suite against it (reports/<server>/) and
 # compares the verdicts with expectations/<server>.toml. Arguments go to
