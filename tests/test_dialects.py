@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from suite_runner import SuiteRun, run_many, suite_args
+from suite_runner import SuiteRun, run_many, run_suite, suite_args
 
 from conformance import dialect
 from conformance.capabilities import Capabilities
@@ -75,7 +75,7 @@ def test_reasoning_profile_dialect(runs):
     outcomes = runs["reasoning"].outcomes
     assert outcomes["reasoning.budget_finish_length"] == "pass"
     assert outcomes["reasoning.tokens_within_completion"] == "pass"
-    assert outcomes["response.logprobs_key"] == "not_applicable"
+    assert "omitted" in runs["reasoning"].results["checks"]["response.logprobs_key"]["message"]
     assert outcomes["sampling.temperature0_repeatable"] == "not_applicable"
 
 
@@ -187,3 +187,54 @@ def test_reconcile_turns_a_rejected_use_into_a_failure_whatever_the_order():
     assert capabilities.reconcile(results) == 1
     assert results["stop.x[array]"].outcome == "fail"
     assert capabilities.summary()["stop"]["status"] == "inconsistent"
+
+
+def test_logprobs_key_observation_follows_the_endpoint(reference, tmp_path):
+    """INFO: OpenAI omits the key for some models; the observation must still see it."""
+    seen = {}
+    for name in ("", "omit_logprobs_key"):
+        names = (name,) if name else ()
+        run = run_suite(
+            tmp_path / (name or "clean"),
+            *suite_args(reference.origin, *names),
+            "-k",
+            "logprobs_key",
+        )
+        seen[name] = run.results["checks"]["response.logprobs_key"]["message"]
+    assert "present" in seen[""] and "omitted" in seen["omit_logprobs_key"]
+
+
+# --- the switches -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--extra-body={not json"], "--extra-body is not valid JSON"),
+        (["--extra-body=[1, 2]"], "--extra-body must be a JSON object"),
+        (["--token-limit-field=max_len"], "invalid choice: 'max_len'"),
+    ],
+)
+def test_bad_dialect_switches_give_one_line(tmp_path, args, message):
+    run = run_suite(tmp_path / "reports", *args)
+    assert run.returncode == 4, run.output[-2000:]
+    assert message in run.output and "Traceback" not in run.output
+
+
+def test_switches_fix_the_dialect_and_extra_body_reaches_every_request(reference, tmp_path):
+    """``ignore_eos`` is a vendor field the reference server honours (and validates)."""
+    switches = [
+        "--token-limit-field=max_completion_tokens",
+        "--no-temperature",
+        "--no-seed",
+        '--extra-body={"ignore_eos": false}',
+    ]
+    run = run_suite(
+        tmp_path / "reports", *suite_args(reference.origin), *switches, "-k", "response. or sdk."
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    chosen = run.results["dialect"]
+    assert chosen["token_limit_field"] == "max_completion_tokens"
+    assert chosen["temperature"] is None and chosen["seed"] is None
+    assert chosen["extra_body_keys"] == ["ignore_eos"] and chosen["probe_requests"] == 1
+    assert "dialect: max_completion_tokens, temperature not sent, seed not sent" in run.output
