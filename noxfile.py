@@ -55,10 +55,12 @@ def bench_peers(session: nox.Session) -> None:
     """Ours, inference-perf and GuideLLM against one truth server at 16, 64, 256 streams.
 
     The peers get their own venvs from PyPI (cached in ~/.cache/chatcompat/peers); no real-time
-    priority. `-- --json docs/bench-peers.json` also writes the rows as data.
+    priority. Without arguments it rewrites the table in docs/loadtests.md and the rows in
+    docs/bench-peers.json; any arguments go to `python -m loadtests.peers` instead.
     """
     session.install("-e", ".[load]", "matplotlib")
-    session.run("python", "-m", "loadtests.peers", *session.posargs)
+    args = session.posargs or ["--json", "docs/bench-peers.json", "--docs", "docs/loadtests.md"]
+    session.run("python", "-m", "loadtests.peers", *args)
 
 
 # --- real third-party server sessions (conformance/servers/) --------------------------------

@@ -255,6 +255,36 @@ def verdicts(rows: list[Row]) -> list[str]:
     return out
 
 
+def report(rows: list[Row], skipped: dict[str, str], seconds: float) -> str:
+    """The Markdown block: conditions, the table, skipped peers, our verdicts."""
+    info = machine()
+    lines = [
+        f"Measured {info['date']} on {info['cpu']}, Linux {info['kernel']}, Python "
+        f"{info['python']}: truth server TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} "
+        f"tokens, closed loop, {seconds:g} s per tool and level, server on core 0 and tool "
+        "on core 1 (`taskset`), no real-time priority. Errors = reported - true, in ms; "
+        "CPU in cores (other CPU: every other process on the machine meanwhile).",
+        "",
+        table(rows),
+        "",
+    ]
+    lines += [f"* {tool}: skipped ({reason})" for tool, reason in skipped.items()]
+    lines += [f"* {verdict}" for verdict in verdicts(rows)]
+    return "\n".join(lines)
+
+
+def replace_section(path: Path, text: str) -> None:
+    """Put ``text`` between the bench-peers markers of a Markdown file (appended if absent)."""
+    start, end = "<!-- bench-peers:start -->", "<!-- bench-peers:end -->"
+    doc = path.read_text()
+    block = f"{start}\n{text}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end) :]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(doc)
+
+
 def machine() -> dict[str, str]:
     model = ""
     try:
@@ -308,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envs", type=Path, default=None, help="where the peers' venvs live")
     parser.add_argument("--keep", type=Path, help="keep every log and report here")
     parser.add_argument("--json", type=Path, help="write the rows here (docs/bench-peers.json)")
+    parser.add_argument(
+        "--docs", type=Path, help="replace the bench-peers section of this Markdown file"
+    )
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     root = args.envs or peer_tools.cache_root()
@@ -321,23 +354,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rows.append(run_one(tool, level, args.seconds, workdir, envs, tokenizer or root))
             print(f"measured {tool} at {level} streams", file=sys.stderr, flush=True)
-    info = machine()
-    print(
-        f"\nbench-peers: {info['date']}, {info['cpu']}, Linux {info['kernel']}, "
-        f"Python {info['python']}; truth server TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, "
-        f"{TOKENS} tokens, closed loop, {args.seconds:g} s per run, server on core 0 and "
-        f"tool on core 1 (taskset), no real-time priority; errors = reported - true, ms; "
-        f"CPU in cores\n"
-    )
-    print(table(rows))
-    for tool, reason in skipped.items():
-        print(f"\n{tool}: skipped ({reason})")
-    print()
-    print("\n".join(verdicts(rows)))
+    text = report(rows, skipped, args.seconds)
+    print("\n" + text)
     if args.json:
-        document = {"machine": info, "seconds": args.seconds, "skipped": skipped}
-        document["rows"] = [asdict(r) for r in rows]
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
+        measured = machine()["date"]
+        data = [{**asdict(r), "measured": measured} for r in rows]
+        args.json.write_text(json.dumps(data, indent=1) + "\n")
+    if args.docs:
+        replace_section(args.docs, text)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
