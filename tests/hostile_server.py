@@ -303,6 +303,11 @@ async def b_no_response(conn: Conn) -> None:
     await conn.hold()
 
 
+@behaviour("streamed requests only: accept, read the request, never answer", streams_only=True)
+async def b_stream_no_response(conn: Conn) -> None:
+    await conn.hold()
+
+
 @behaviour("send the status line and headers, then nothing")
 async def b_headers_then_silence(conn: Conn) -> None:
     headers = [*_content_type(conn), ("transfer-encoding", "chunked")]

@@ -7,7 +7,7 @@ import time
 import pytest
 from suite_runner import API_KEY, run_suite
 
-from conformance.servers.process import free_port
+from conformance.ports import free_port
 
 
 @pytest.mark.parametrize(

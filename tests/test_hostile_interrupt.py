@@ -2,9 +2,9 @@
 
 CI systems and container runtimes stop jobs with SIGTERM; people press Ctrl-C. Either way the
 vendor needs to see what was decided so far, and results.json must say the run is incomplete.
-The suite is stopped while it waits on an endpoint that never answers chat requests (long
+The suite is stopped while it waits on an endpoint that never answers streamed requests (long
 timeouts), i.e. at the worst moment: inside a concurrent batch of requests, after the models
-checks (which need no chat request) have already passed.
+checks (which need no streamed request) have already passed.
 """
 
 from __future__ import annotations
@@ -35,34 +35,33 @@ def silent() -> Iterator[HostileServer]:
 
 def _wait_for_chat_request(server: HostileServer, seen: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while len(server.records_of("no_response")) <= seen:
+    while len(server.records_of("stream_no_response")) <= seen:
         assert time.monotonic() < deadline, "the suite never reached the silent endpoint"
         time.sleep(0.05)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_interrupted_run_leaves_partial_reports(silent, tmp_path, signum) -> None:
-    seen = len(silent.records_of("no_response"))
+    seen = len(silent.records_of("stream_no_response"))
     args = [
-        f"--base-url={silent.url('no_response')}",
+        f"--base-url={silent.url('stream_no_response')}",
         f"--api-key={KEY}",
         "--model=chatcompat-ref-1",
         "--request-timeout=60",
         "--total-timeout=120",
         "-k",
-        "models. or response.",
+        "(models. or stream.) and not connection",
     ]
-    started = time.monotonic()
-    proc = start_suite(tmp_path, *args)
+    started = start_suite(tmp_path, *args)
     try:
         _wait_for_chat_request(silent, seen)
         time.sleep(0.3)  # inside the batch, waiting
         stopped_at = time.monotonic()
-        proc.send_signal(signum)
-        run = finish(proc, tmp_path, started, timeout=40)
+        started.proc.send_signal(signum)
+        run = finish(started, timeout=40)
     finally:
-        if proc.returncode is None:
-            proc.kill()
+        if started.proc.returncode is None:
+            started.proc.kill()
     assert time.monotonic() - stopped_at < 15, "the run did not stop promptly"
     assert run.returncode == 2, run.output[-2000:]  # pytest's INTERRUPTED
     assert "Traceback" not in run.output and "INTERNALERROR" not in run.output

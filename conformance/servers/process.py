@@ -18,7 +18,6 @@ import atexit
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from typing import Any
 
 import httpx
 
+from ..ports import LOOPBACK, free_port, wait_for_port  # re-exported: loadtests uses them here
+
 __all__ = [
     "LOOPBACK",
     "ManagedProcess",
@@ -39,9 +40,9 @@ __all__ = [
     "free_port",
     "log_tail",
     "managed_process",
+    "wait_for_port",
 ]
 
-LOOPBACK = "127.0.0.1"
 TAIL_LINES = 40
 
 # Live processes, stopped at interpreter exit in case a caller never reached its teardown
@@ -60,32 +61,6 @@ class ServerStartError(RuntimeError):
         if log_path is not None:
             text += f"\n--- last {TAIL_LINES} lines of {log_path} ---\n{tail or '(log is empty)'}"
         super().__init__(text)
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """Return a port that is free on ``host`` right now.
-
-    The kernel picks it (bind to port 0), so two runs never choose the same one; there is a
-    small window before the child binds it, which is acceptable for test servers.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0, host: str = LOOPBACK) -> None:
-    """Block until something accepts TCP connections on ``host:port``, or raise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"nothing listens on {host}:{port} after {timeout:g} s"
-                ) from None
-            time.sleep(0.05)
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
