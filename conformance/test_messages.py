@@ -85,6 +85,8 @@ def messaged(endpoint, capabilities):
     question = [{"role": "user", "content": QUESTION}]
     for number in (1, 2):  # twice: the difference test needs a repeatable baseline
         plan[("baseline", number)] = planned(None, f"the question alone ({number})", question)
+    say_hi = [{"role": "user", "content": "Say hi."}]
+    plan["user_string"] = planned(None, "user content as a string", say_hi)
     named = [{"role": "user", "content": "Say hi.", "name": "alice"}]
     plan["name"] = planned(None, "message with name", named)
     image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
@@ -113,7 +115,9 @@ def test_role_accepted(messaged, capabilities, role):
 @check(
     "messages.content_parts",
     "MUST",
-    "content may be an array of text parts for every role ([{'type': 'text', 'text': ...}]).",
+    "content may be an array of text parts for every role ([{'type': 'text', 'text': ...}]), "
+    "read like the same text as a string: the answer equals the string twin's (judged when "
+    "the endpoint repeats itself at temperature 0).",
     capability="content_parts",
 )
 @pytest.mark.parametrize("role", PART_ROLES)
@@ -124,6 +128,29 @@ def test_content_parts(messaged, capabilities, role):
     capabilities.gate("content_parts", exchange)
     content = message_of(exchange).get("content")
     expect(isinstance(content, str), "an answer", short(content), exchange)
+    twin = messaged["user_string"] if role == "user" else messaged[("role", role)]
+    if twin is None or not twin.ok:
+        not_applicable("the same messages with string content got no answer to compare")
+    _repeatable(messaged)
+    expected = message_of(twin).get("content")
+    expect(
+        content == expected,
+        f"the answer to the same text as a string: {short(expected)}",
+        short(content),
+        exchange,
+        twin,
+    )
+
+
+def _repeatable(messaged) -> str:
+    """The baseline answer, or not applicable when the same request twice differs."""
+    alone = [message_of(messaged[("baseline", n)]).get("content") or "" for n in (1, 2)]
+    if alone[0] != alone[1]:
+        not_applicable(
+            f"the same request twice got two different answers ({short(alone[0], 60)} / "
+            f"{short(alone[1], 60)}): comparing answers would prove nothing"
+        )
+    return alone[0]
 
 
 def _instruction_answer(messaged, capabilities, role: str):
@@ -144,15 +171,10 @@ def _instruction_answer(messaged, capabilities, role: str):
 @pytest.mark.parametrize("role", ["system", "developer"])
 def test_system_honoured(messaged, capabilities, role):
     exchange, content = _instruction_answer(messaged, capabilities, role)
-    first, second = (messaged[("baseline", n)] for n in (1, 2))
-    alone = [message_of(x).get("content") or "" for x in (first, second)]
-    if alone[0] != alone[1]:
-        not_applicable(
-            f"the question alone got two different answers ({short(alone[0], 60)} / "
-            f"{short(alone[1], 60)}): a difference with the {role} message would prove nothing"
-        )
+    first = messaged[("baseline", 1)]
+    alone = _repeatable(messaged)
     expect(
-        content != alone[0],
+        content != alone,
         f"an answer that differs from the answer without the {role} message",
         f"the same answer with and without it: {short(content)}",
         exchange,

@@ -1,4 +1,6 @@
-"""Every check can fail: each fault breaks its checks; the clean server and variants pass.
+"""Every check can fail for its own reason: each fault breaks its checks with the expected
+message; fault combinations reach the verdict paths that interact; the clean server and the
+allowed variants pass.
 
 The suite runs in subprocesses (two at a time) against one reference server that plays a
 fault per URL prefix, so the whole matrix costs one suite run per fault.
@@ -16,10 +18,38 @@ from conformance.reference.faults import FAULTS, VARIANTS
 FAILING = {"MUST": "fail", "SHOULD": "warn"}
 
 
-def _selection(fault: str) -> list[str]:
-    """-k expression selecting the checks a fault must break (base IDs: -k has no '=')."""
-    bases = sorted({check_id.split("[")[0] for check_id in FAULTS[fault].breaks})
+def _selection(check_ids) -> list[str]:
+    """-k expression selecting the given checks (base IDs: -k has no '=')."""
+    bases = sorted({check_id.split("[")[0] for check_id in check_ids})
     return ["-k", " or ".join(bases)]
+
+
+#: Faults played together where verdict paths interact: check -> (outcome, message fragment).
+COMBINATIONS: dict[tuple[str, ...], dict[str, tuple[str, str]]] = {
+    # capability rejection x status: only a clean 400 makes "unsupported"
+    ("no_vision", "status_422"): {"messages.image_input": ("fail", "HTTP 422")},
+    ("no_audio", "bad_input_500"): {"messages.audio_input": ("fail", "HTTP 500")},
+    ("no_vision", "error_200"): {"messages.image_input": ("fail", "at least one choice")},
+    # include_usage x chunk shape: no usage chunk leaves the shape checks nothing to judge
+    ("no_usage_chunk", "usage_null_chunks"): {
+        "usage.stream_one_usage_chunk": ("fail", "got 0 chunks with usage"),
+        "usage.stream_chunk_empty_choices": ("not_applicable", "no usage chunk"),
+        "usage.stream_chunk_last": ("not_applicable", "no usage chunk"),
+        "usage.stream_null_elsewhere": ("not_applicable", "no usage chunk"),
+    },
+    ("usage_chunk_with_choices", "usage_null_chunks"): {
+        "usage.stream_chunk_empty_choices": ("fail", "'finish_reason': 'stop'"),
+        "usage.stream_null_elsewhere": ("pass", ""),
+    },
+    ("usage_chunk_not_last", "null_content_deltas"): {
+        "usage.stream_chunk_last": ("fail", "after it carry choices"),
+        "usage.stream_chunk_empty_choices": ("pass", ""),
+    },
+}
+
+
+def _combo(names: tuple[str, ...]) -> str:
+    return "+".join(names)
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +59,47 @@ def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
     root = tmp_path_factory.mktemp("matrix")
     jobs = {"clean": suite_args(reference.origin)}
     jobs.update({v: suite_args(reference.origin, v) for v in VARIANTS})
-    jobs.update({f: [*suite_args(reference.origin, f), *_selection(f)] for f in FAULTS})
+    jobs.update(
+        {f: [*suite_args(reference.origin, f), *_selection(FAULTS[f].breaks)] for f in FAULTS}
+    )
+    jobs.update(
+        {
+            _combo(names): [*suite_args(reference.origin, *names), *_selection(expected)]
+            for names, expected in COMBINATIONS.items()
+        }
+    )
     done = run_many([(root / name / "reports", args) for name, args in jobs.items()])
     return dict(zip(jobs, done, strict=True))
+
+
+#: The default profile has no reasoning: these checks have nothing to judge on any run.
+NO_REASONING = {
+    "reasoning.budget_finish_length",
+    "reasoning.stream_matches_message",
+    "reasoning.stream_reasoning_first",
+}
+
+
+def _not_passing(run: SuiteRun) -> dict[str, str]:
+    out = run.not_passing()
+    return {c: o for c, o in out.items() if not (c in NO_REASONING and o == "not_applicable")}
 
 
 def test_clean_server_passes_everything(runs):
     run = runs["clean"]
     assert run.returncode == 0, run.output[-3000:]
-    assert run.not_passing() == {}
+    assert _not_passing(run) == {}
     assert run.results["counts"]["pass"] >= 170
 
 
 UNSUPPORTED_BY_VARIANT = {
     "no_vision": {"messages.image_input": "unsupported"},
     "no_audio": {"messages.audio_input": "unsupported"},
+    "no_token_ids": {"logit_bias.bans_token": "not_applicable"},
+    "structured_refusal": {
+        "response_format.json_schema[non-streamed]": "not_applicable",
+        "response_format.json_schema[streamed]": "not_applicable",
+    },
 }
 
 
@@ -52,7 +108,7 @@ def test_allowed_variant_passes(runs, variant):
     run = runs[variant]
     assert run.returncode == 0, run.output[-3000:]
     expected = UNSUPPORTED_BY_VARIANT.get(variant, {})
-    assert run.not_passing() == expected, VARIANTS[variant].allowed_because
+    assert _not_passing(run) == expected, VARIANTS[variant].allowed_because
 
 
 def test_unsupported_names_capability_and_evidence(runs):
@@ -75,6 +131,24 @@ def test_capability_declared_absent_is_not_requested(reference, tmp_path):
     assert run.outcomes["messages.image_input"] == "unsupported"
 
 
+def test_capability_declared_absent_gates_usage_in_stream(reference, tmp_path):
+    """--without-capabilities=usage_in_stream: the include_usage stream is not sent, its
+    checks end unsupported (not failed), and the other stream checks still judge."""
+    args = suite_args(reference.origin, "no_usage_chunk")
+    run = run_suite(
+        tmp_path / "reports", *args, "--without-capabilities=usage_in_stream", "-k", "usage."
+    )
+    assert run.returncode == 0, run.output[-2000:]
+    stream_checks = {
+        c: o
+        for c, o in run.outcomes.items()
+        if c.startswith("usage.stream_") and c != "usage.stream_absent_unrequested"
+    }
+    assert stream_checks and set(stream_checks.values()) == {"unsupported"}, stream_checks
+    assert run.outcomes["usage.total_is_sum[streamed]"] == "unsupported"
+    assert "declared absent" in run.results["checks"]["usage.stream_chunk_last"]["message"]
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_breaks_its_checks(runs, fault):
     run = runs[fault]
@@ -84,8 +158,21 @@ def test_fault_breaks_its_checks(runs, fault):
         entry = results[check_id]
         expected = FAILING[entry["level"]]
         assert entry["outcome"] == expected, (fault, check_id, entry)
+        fragment = FAULTS[fault].fragment(check_id)
+        assert fragment, f"fault {fault} names no expected message for {check_id}"
+        assert fragment in entry["message"], (fault, check_id, fragment, entry["message"])
     levels = {results[c]["level"] for c in FAULTS[fault].breaks}
     assert run.returncode == (1 if "MUST" in levels else 0), run.output[-2000:]
+
+
+@pytest.mark.parametrize("names", list(COMBINATIONS), ids=_combo)
+def test_fault_combination(runs, names):
+    """Interacting verdict paths: each check ends as the combination says, for its reason."""
+    results = runs[_combo(names)].results["checks"]
+    for check_id, (outcome, fragment) in COMBINATIONS[names].items():
+        entry = results[check_id]
+        assert entry["outcome"] == outcome, (names, check_id, entry)
+        assert fragment in entry["message"], (names, check_id, fragment, entry["message"])
 
 
 def test_every_check_has_a_fault(runs):
@@ -117,7 +204,7 @@ def test_info_checks_observe_the_endpoint(runs):
     assert "rejected" in message("clean", "params.unknown_parameter")
     assert "accepted" in message("unknown_params_accepted", "params.unknown_parameter")
     assert runs["clean"].outcomes["logit_bias.bans_token"] == "pass"
-    assert runs["no_token_ids"].outcomes["logit_bias.bans_token"] == "info"
+    assert runs["no_token_ids"].outcomes["logit_bias.bans_token"] == "not_applicable"
     assert "does not reveal token ids" in message("no_token_ids", "logit_bias.bans_token")
 
 

@@ -286,6 +286,8 @@ def build_response(
             message["content"] = f"<think>{''.join(g.reasoning)}</think>\n\n{g.content}"
         elif g.reasoning:
             message[_reasoning_key(faults, streamed=False)] = "".join(g.reasoning)
+        if "content_null" in faults:  # null without tool calls or a refusal to explain it
+            message["content"] = None
         if "content_as_list" in faults and message["content"] is not None:
             message["content"] = [{"type": "text", "text": g.content}]
         if g.tool_calls:

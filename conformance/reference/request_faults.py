@@ -22,8 +22,11 @@ IGNORED_FIELDS: dict[str, tuple[str, ...]] = {
     "ignore_logit_bias": ("logit_bias",),
     "ignore_tools": ("tools", "tool_choice"),
     "parallel_tool_calls_ignored": ("parallel_tool_calls",),
+    "ignore_penalties": ("presence_penalty", "frequency_penalty"),
+    "response_format_prompt_only": ("response_format",),
 }
 
+MEDIA_PARTS = ("image_url", "input_audio")
 OPTIONAL_FIELDS = (
     "user",
     "metadata",
@@ -60,9 +63,21 @@ def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
     if "audio_500" in faults and _has_part(body, "input_audio"):
         raise ApiError(500, "Internal server error", "server_error")
     if "no_vision" in faults and _has_part(body, "image_url"):
-        raise ApiError(400, "Image inputs are not supported by this model.", param="messages")
+        raise ApiError(  # OpenAI's wording names the part type
+            400,
+            "Invalid content type. image_url is only supported by certain models.",
+            param="messages.[0].content.[1].type",
+        )
     if "no_audio" in faults and _has_part(body, "input_audio"):
-        raise ApiError(400, "Audio inputs are not supported by this model.", param="messages")
+        raise ApiError(  # OpenAI's wording names the part type
+            400,
+            "Invalid content type. input_audio is only supported by certain models.",
+            param="messages.[0].content.[1].type",
+        )
+    biases = (body.get("logit_bias") or {}).values()
+    for fault, kind in (("logit_bias_integer_500", int), ("logit_bias_float_500", float)):
+        if fault in faults and any(type(v) is kind for v in biases):
+            raise ApiError(500, "Internal server error", "server_error")
     messages = body.get("messages", [])
     roles = {m.get("role") for m in messages if isinstance(m, dict)}
     if "non_user_roles_500" in faults and roles & {"system", "developer", "assistant"}:
@@ -87,6 +102,15 @@ def distort(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
         body["response_format"] = {"type": "json_object"}
     if "tool_choice_none_ignored" in faults and body.get("tool_choice") == "none":
         body["tool_choice"] = "required"
+    if "parts_text_dropped" in faults:  # only string content is read
+        for message in body["messages"]:
+            if isinstance(message.get("content"), list):
+                message["content"] = [p for p in message["content"] if p.get("type") != "text"]
+    if "drop_media" in faults:  # parts the model cannot use, silently dropped
+        for message in body["messages"]:
+            if isinstance(message.get("content"), list):
+                parts = message["content"]
+                message["content"] = [p for p in parts if p.get("type") not in MEDIA_PARTS]
     if "drop_system" in faults:
         body["messages"] = [
             m for m in body["messages"] if m.get("role") not in ("system", "developer")
