@@ -27,6 +27,14 @@ def conformance(session: nox.Session) -> None:
 
 
 @nox.session
+def mutants(session: nox.Session) -> None:
+    """Every mutant of the check predicates (tests/mutation.py): score and survivors printed,
+    reports/mutants.json written; CI runs the fast subset in tests/test_mutants.py."""
+    session.install("-e", ".[dev]")
+    session.run("python", "tests/mutation.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")

@@ -115,11 +115,16 @@ def render() -> str:
     checks = load_all_checks()
     rows = ["### Capabilities", "", *render_capabilities(checks), ""]
     rows += ["### Request fields", "", *render_fields(checks), "", "### All checks", ""]
-    rows += ["| check | level | capability | requirement |", "|---|---|---|---|"]
+    rows += [
+        "| check | level | capability | requirement | why this level |",
+        "|---|---|---|---|---|",
+    ]
     for info in checks.values():
         requirement = info.requirement.replace("|", "\\|")
+        why = info.rationale.replace("|", "\\|")
         rows.append(
-            f"| `{info.id}` | {info.level.value} | {info.capability or ''} | {requirement} |"
+            f"| `{info.id}` | {info.level.value} | {info.capability or ''} | {requirement} "
+            f"| {why} |"
         )
     return "\n".join([START, *rows, END])
 

@@ -31,6 +31,7 @@ class CheckInfo:
     level: Level
     requirement: str
     capability: str | None = None
+    rationale: str = ""  # why this level (see levels.py)
 
     @property
     def area(self) -> str:
@@ -41,10 +42,17 @@ REGISTRY: dict[str, CheckInfo] = {}
 
 
 def check(
-    check_id: str, level: Level | str, requirement: str, capability: str | None = None
+    check_id: str,
+    level: Level | str,
+    requirement: str,
+    capability: str | None = None,
+    rationale: str = "",
 ) -> Callable[[F], F]:
     """Register a check and attach its metadata to the test function."""
-    info = CheckInfo(check_id, Level(level), " ".join(requirement.split()), capability)
+    from .levels import RATIONALE
+
+    why = rationale or RATIONALE.get(check_id, "")
+    info = CheckInfo(check_id, Level(level), " ".join(requirement.split()), capability, why)
     if check_id in REGISTRY and REGISTRY[check_id] != info:
         raise ValueError(f"check id registered twice: {check_id}")
     REGISTRY[check_id] = info

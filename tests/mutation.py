@@ -312,15 +312,26 @@ def run_jobs(origin: str, package_root: Path | None, jobs, workdir: Path) -> dic
     }
 
 
+def _copy_package(source: Path, root: Path) -> Path:
+    """A copy of the package under ``root/pkg`` (schemas beside it, where schemas.py looks)."""
+    shutil.copytree(
+        source, root / "pkg" / "conformance", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "pkg" / "schemas").symlink_to(ROOT / "schemas")
+    return root / "pkg" / "conformance"
+
+
 def judge(mutant: Mutant, origin: str, baselines: dict, scratch: Path) -> Mutant:
     """Run the mutant's jobs against a patched copy of the package; compare to baseline."""
     jobs = plan_for(mutant.checks)
     root = scratch / mutant.name.replace(":", "_")
-    copy = root / "pkg" / "conformance"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "pkg" / "schemas").symlink_to(ROOT / "schemas")  # schemas.py looks beside it
+    copy = _copy_package(scratch / "pristine" / "pkg" / "conformance", root)
     target = copy / mutant.module
-    target.write_text(apply(mutant, target.read_text()))
+    try:
+        target.write_text(apply(mutant, target.read_text()))
+    except ValueError as exc:
+        mutant.killed, mutant.killed_by = None, f"not applied: {exc}"
+        return mutant
     got = run_jobs(origin, root / "pkg", jobs, root / "runs")
     for name, verdicts in got.items():
         judged = {c.split("[")[0] for c in jobs[name][1]}
@@ -339,8 +350,11 @@ def judge(mutant: Mutant, origin: str, baselines: dict, scratch: Path) -> Mutant
 
 
 def baseline(origin: str, mutants: list[Mutant], scratch: Path) -> dict:
+    """The unmutated verdicts, from a snapshot of the package (edits during a long run
+    neither shift the mutants nor change the baseline)."""
+    _copy_package(PACKAGE, scratch / "pristine")
     checks = sorted({c for m in mutants for c in m.checks})
-    return run_jobs(origin, None, plan_for(checks), scratch / "baseline")
+    return run_jobs(origin, scratch / "pristine" / "pkg", plan_for(checks), scratch / "baseline")
 
 
 def run(mutants: list[Mutant], workers: int = 2) -> list[Mutant]:
@@ -399,6 +413,7 @@ def main() -> int:
         mutants = mutants[: args.limit]
     started = time.monotonic()
     done = run(mutants)
+    done = [m for m in done if m.killed is not None]  # None: the text moved, not applied
     killed = sum(1 for m in done if m.killed)
     for m in done:
         if not m.killed:
