@@ -213,8 +213,9 @@ def shape_of(spec: RequestSpec) -> Shape:
 class Breaker:
     """Decides when the endpoint has cost enough: then nothing more is sent, on any path.
 
-    A *costly* failure is one that cost a timeout (read, connect or total) or hit a cap; it
-    counts against the request's shape (method, path, streamed or not). The breaker trips
+    A *costly* failure is one that cost a timeout (read, connect or total), hit a cap, or
+    stayed rate-limited after the retries' waits; it counts against the request's shape
+    (method, path, streamed or not). The breaker trips
 
     * at once, when a shape meets a costly failure before ever getting a complete answer
       (silence from the first contact: one timeout is all it costs);
@@ -254,7 +255,8 @@ class Breaker:
         if not exchange.sent:
             return
         shape = shape_of(exchange.spec)
-        if exchange.timed_out or exchange.capped:
+        waited_in_vain = exchange.status == 429 and bool(exchange.retries)
+        if exchange.timed_out or exchange.capped or waited_in_vain:
             self.costly(shape, exchange.error or "no complete answer")
         elif exchange.status is not None and exchange.error is None:
             self.answered(shape)

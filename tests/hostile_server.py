@@ -12,7 +12,9 @@ One server plays every behaviour, chosen by URL prefix:
                          (GET /models, ...) passes through, so the preflight succeeds and the
                          checks themselves meet the behaviour;
 * ``/all/<name>/v1/...`` behaviour ``name`` on every request, GET /models included (the
-                         expected result is then the preflight's one-line stop).
+                         expected result is then the preflight's one-line stop);
+* ``/sdk/<name>/v1/...`` behaviour ``name`` on chat requests sent by the official SDK
+                         only (its User-Agent), so the SDK's own client meets it.
 
 ``<name>~<tag>`` in either form tags the connection records, so tests that share one server
 can tell their runs apart.
@@ -44,7 +46,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from http import HTTPStatus
@@ -66,7 +68,7 @@ _DROP_HEADERS = {
     "date",
     "server",
 }
-_ROUTE = re.compile(r"^/(b|all)/([A-Za-z0-9_]+)(?:~([A-Za-z0-9_.-]+))?(/.*)$")
+_ROUTE = re.compile(r"^/(b|all|sdk)/([A-Za-z0-9_]+)(?:~([A-Za-z0-9_.-]+))?(/.*)$")
 INVALID_UTF8 = b"\xff\xfe\xc3("  # never valid UTF-8 in any position
 
 
@@ -362,6 +364,26 @@ def _big_content_chunk(template: dict[str, Any], size: int) -> bytes:
     chunk_json["choices"] = [{"index": 0, "delta": {"content": "@"}, "finish_reason": None}]
     before, after = json.dumps(chunk_json).encode().split(b"@")
     return b"data: " + before + b"a" * size + after + b"\n\n"
+
+
+async def _paced(pieces: Iterator[bytes], bytes_per_s: int) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+        await asyncio.sleep(len(piece) / bytes_per_s)
+
+
+@behaviour("an endless answer at 64 KiB/s: a JSON body, or valid chunks when streaming")
+async def b_trickle(conn: Conn) -> None:
+    up = await conn.upstream()
+    if conn.request.wants_stream and up.is_stream:
+        pieces = _chain(up.events[:1], _endless_events(up.chunk_json()))
+        headers = up.headers
+    else:
+        pieces, headers = _endless_json(), JSON
+    headers = [*headers, ("transfer-encoding", "chunked"), ("connection", "close")]
+    await conn.send(head(200, headers))
+    async for piece in _paced(pieces, BLOCK):
+        await conn.send(chunk(piece))
 
 
 @behaviour("one 10 MB event (a 10 MB message content without streaming)")
@@ -669,14 +691,17 @@ class HostileServer:
     def origin(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def url(self, name: str | None = None, everywhere: bool = False, tag: str = "") -> str:
+    def url(
+        self, name: str | None = None, everywhere: bool = False, tag: str = "", sdk: bool = False
+    ) -> str:
         """The base URL (ending in /v1) under which the server plays ``name``."""
         if name is None:
             return f"{self.origin}/v1"
         if name not in BEHAVIOURS:
             raise KeyError(f"no behaviour {name!r}; known: {', '.join(sorted(BEHAVIOURS))}")
         suffix = f"~{tag}" if tag else ""
-        return f"{self.origin}/{'all' if everywhere else 'b'}/{name}{suffix}/v1"
+        mode = "all" if everywhere else ("sdk" if sdk else "b")
+        return f"{self.origin}/{mode}/{name}{suffix}/v1"
 
     def next_turn(self) -> int:
         """A counter for round-robin behaviours (the server's loop is its only user)."""
@@ -793,7 +818,10 @@ class HostileServer:
             await conn.respond(404, JSON, error_body(f"no behaviour {name!r}", "not_found"))
             return
         request = conn.request
-        applies = found is not None and (mode == "all" or request.is_chat)
+        from_sdk = request.headers.get("user-agent", "").startswith("OpenAI/")
+        applies = found is not None and (
+            mode == "all" or (request.is_chat and (mode == "b" or from_sdk))
+        )
         if found is not None and found.streams_only and not request.wants_stream:
             applies = False
         if not applies:

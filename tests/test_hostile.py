@@ -4,8 +4,10 @@ Every behaviour of tests/hostile_server.py gets one suite run (all runs start to
 module fixture: most of their time is spent waiting on the small timeouts below). For each we
 assert: the affected checks fail with a specific message (or the behaviour works, for gzip
 and close-delimited bodies; or the preflight stops the run with one line and exit code 2 when
-the behaviour also breaks GET /models); no traceback; the reports are written; memory stays
-bounded; and, across the whole catalogue, the API key appears in no file and no output.
+the behaviour costs the preflight's requests a timeout or a cap: the model list, or the
+dialect probe, the run's first chat request); no traceback; the reports are written; memory
+stays bounded; and, across the whole catalogue, the API key appears in no file and no output.
+The time each run takes is measured against the timeouts in tests/test_hostile_timing.py.
 
 Runs select the areas that the shared exchanges feed (CORE), to keep the module under two
 minutes on two cores; the key-echoing behaviour and one hanging behaviour run the whole suite.
@@ -57,6 +59,8 @@ class Case:
     select: tuple[str, ...] = CORE  # () = the whole suite
     server: str = "plain"  # plain | tls
     also: tuple[tuple[str, str], ...] = ()  # more (check, message) pairs that must fail so
+    finding: str = ""  # must appear in one of the run's findings (one cause, one finding)
+    sdk_only: bool = False  # only the official SDK's requests meet the behaviour
 
     @property
     def tag(self) -> str:
@@ -70,22 +74,32 @@ class Case:
 
 
 READ_TIMEOUT = "no data for 2 s (read timeout, --request-timeout)"
+TOTAL = "no complete response within the total timeout of 5 s (--total-timeout)"
 BODY_CAP = "exceeded the cap of 8388608 bytes"
+SILENT = "stopped answering during the preflight: the first POST /chat/completions got no "
 
 CASES = [
-    # The whole suite: the first timeouts trip the breaker, the rest of the run fails at once.
-    Case("no_response", "fail", "requests in a row timed out", select=()),
-    Case("headers_then_silence", "fail", READ_TIMEOUT),
-    Case("silence_mid_stream", "fail", READ_TIMEOUT),
+    # The dialect probe (the run's first chat request) meets these: one timeout or cap, then
+    # the preflight's one line and exit code 2; nothing else is sent.
+    Case("no_response", "preflight", SILENT + "complete answer: ReadTimeout: " + READ_TIMEOUT),
+    Case("headers_then_silence", "preflight", READ_TIMEOUT),
+    Case("silence_mid_stream", "preflight", READ_TIMEOUT),
+    Case("endless_stream", "preflight", BODY_CAP),
+    Case("big_event", "preflight", BODY_CAP),
+    Case("gigabyte_body", "preflight", BODY_CAP),
+    Case("drip", "preflight", SILENT + "complete answer: " + TOTAL),
+    Case("trickle", "preflight", TOTAL),
+    Case("rate_limit_always", "preflight", "rate limited: HTTP 429 (Retry-After: '1') after 2"),
+    # Streams only: the first streamed request's timeout trips the breaker, the rest of the
+    # run fails at once, and one finding names the cause.
     Case(
-        "endless_stream",
+        "stream_no_response",
         "fail",
-        "stream rejected: the stream sent more than 20000 events (--max-events)",
+        READ_TIMEOUT,
         ("stream.content_type",),
-        also=(("response.object", BODY_CAP),),
+        select=(),
+        finding="the endpoint stopped answering",
     ),
-    Case("big_event", "fail", BODY_CAP),
-    Case("gigabyte_body", "fail", BODY_CAP),
     Case("invalid_utf8", "fail", "", ("response.object", "stream.events_are_json")),
     Case("non_json_data", "fail", "token number 0 (plain text)", ("stream.events_are_json",)),
     Case(
@@ -96,13 +110,18 @@ CASES = [
         also=(("response.content_type_json", "not JSON"),),
     ),
     Case("reset_mid_stream", "fail", "ReadError: [Errno 104] Connection reset by peer"),
+    Case(
+        "abort_on_overlap",
+        "fail",
+        "",
+        ("stream.terminates_with_done",),
+        finding="streams aborted when requests overlap",
+    ),
     Case("close_delimited", "pass"),
-    Case("drip", "fail", "no complete response within the total timeout of 5 s"),
     Case("redirect", "fail", "redirected (HTTP 307) to 'http://127.0.0.1:"),
     Case("gzip", "pass"),
     Case("echo", "fail", "", ("response.object", "stream.chunk_object"), select=()),
     Case("rate_limit_once", "pass"),
-    Case("rate_limit_always", "fail", "rate limited: HTTP 429 (Retry-After: '1') after 2 retries"),
     Case("rate_limit_long", "fail", "not retried: the suite waits at most 10 s"),
     Case("server_error", "fail", "HTTP 500"),
     Case("not_http", "fail", "RemoteProtocolError"),
@@ -116,10 +135,11 @@ CASES = [
     Case("rate_limit_always", "preflight", "HTTP 429", everywhere=True),
     Case("server_error", "preflight", "answers every request with a server error", everywhere=True),
     Case("html_200", "preflight", "listed no model (HTTP 200)", everywhere=True),
-    # The official SDK's own client, under the behaviours that bloat or hang a plain client.
-    Case("gigabyte_body", "fail", "APIConnectionError", SDK_CHECKS, select=SDK),
-    Case("endless_stream", "fail", "", SDK_CHECKS, select=SDK),
-    Case("drip", "fail", "APITimeoutError", SDK_CHECKS, select=SDK),
+    # The official SDK's own client (only its requests meet the behaviour), under the
+    # behaviours that bloat or hang a plain client: bounded, and counted by the breaker.
+    Case("gigabyte_body", "fail", BODY_CAP, SDK_CHECKS, select=SDK, sdk_only=True),
+    Case("endless_stream", "fail", "", SDK_CHECKS, select=SDK, sdk_only=True),
+    Case("drip", "fail", "APITimeoutError", SDK_CHECKS, select=SDK, sdk_only=True),
 ]
 CASE_IDS = [f"{c.id}@{c.server}" for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS)
@@ -139,7 +159,7 @@ def _args(case: Case, catalogue: Catalogue) -> list[str]:
     if case.behaviour == "clean":
         url = server.url()
     else:
-        url = server.url(case.behaviour, everywhere=case.everywhere, tag=case.tag)
+        url = server.url(case.behaviour, case.everywhere, case.tag, sdk=case.sdk_only)
     model = [] if case.everywhere else [f"--model={MODEL}"]  # no model: /models must answer
     scope = [] if case.expect == "preflight" else list(case.select)
     return [f"--base-url={url}", f"--api-key={KEY}", *model, *TIMEOUTS, *scope, *case.args]
@@ -265,6 +285,8 @@ def test_behaviour_is_reported(catalogue: Catalogue, case_id: str) -> None:
     for check_id, fragment in case.also:
         more = _failing_messages(run, (check_id,))
         assert any(fragment in m for m in more.values()), more
+    if case.finding:
+        assert any(case.finding in f for f in run.results["findings"]), run.results["findings"]
     server = catalogue.tls if case.server == "tls" else catalogue.plain
     detected = _detection_s(server, case)
     assert detected is not None and detected < TOTAL_TIMEOUT + 5, detected
