@@ -170,7 +170,9 @@ def test_first_delta_role(shared):
 )
 def test_one_finish_reason(shared):
     for exchange in _streams(shared):
-        for index, entries in _by_choice(ok_stream(exchange)).items():
+        per_choice = _by_choice(ok_stream(exchange))
+        expect(bool(per_choice), "at least one choice delta", "none", exchange)
+        for index, entries in per_choice.items():
             reasons = [c.get("finish_reason") for _, c in entries if c.get("finish_reason")]
             expect(
                 len(reasons) == 1,

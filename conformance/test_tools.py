@@ -13,11 +13,13 @@ from .exchanges import (
     Planned,
     chat_body,
     choices_of,
+    describe_status,
     first_choice,
     message_of,
     ok_json,
     ok_stream,
     send_batch,
+    streamed_finish_reasons,
 )
 
 WEATHER = {
@@ -254,6 +256,30 @@ def test_choice_none(tooled, capabilities):
 
 
 @check(
+    "tools.stream_finish_reason",
+    "MUST",
+    "Streamed with tool_choice 'required', the choice that called tools ends with "
+    "finish_reason 'tool_calls', as the non-streamed reply does: clients decide from it "
+    "whether to run the tools.",
+    capability="tools",
+)
+def test_stream_finish_reason(tooled, capabilities):
+    exchange = tooled["stream"]
+    capabilities.gate("tools", exchange)
+    chunks = ok_stream(exchange)
+    called = any(
+        (c.get("delta") or {}).get("tool_calls")
+        for chunk in chunks
+        for c in choices_of(chunk)
+        if c.get("index") == 0
+    )
+    if not called:
+        not_applicable("the stream carried no tool_calls delta for choice 0")
+    reasons = streamed_finish_reasons(chunks)
+    expect(reasons == ["tool_calls"], "finish_reason ['tool_calls']", short(reasons), exchange)
+
+
+@check(
     "tools.stream_deltas",
     "MUST",
     "Streamed tool calls: every tool_calls delta has an integer index, the first fragment of "
@@ -334,7 +360,12 @@ def test_parallel_false(tooled, capabilities):
 def test_round_trip(tooled, capabilities):
     exchange = tooled["round_trip"]
     capabilities.gate("tools", tooled["required"])  # learn support from a plain tools request
-    capabilities.gate("tools", exchange)
+    expect(
+        exchange.ok,
+        "HTTP 200: tools are supported, so their results must be accepted back",
+        describe_status(exchange),
+        exchange,
+    )
     message = message_of(exchange)
     content = message.get("content")
     expect(

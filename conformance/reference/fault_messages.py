@@ -119,6 +119,7 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
     "logprob_bytes_wrong": {"logprobs.bytes_match_tokens": "('Every', [69, 0, 118"},
     "logprobs_tokens_mismatch": {"logprobs.concatenate_to_content": "got ' bogus"},
     "top_logprobs_unsorted": {"logprobs.top_logprobs_bounded_sorted": "sorted by logprob"},
+    "top_logprobs_ignored": {"logprobs.top_logprobs_bounded_sorted": "got [('Every', [])"},
     "top_logprobs_too_many": {"logprobs.top_logprobs_bounded_sorted": "-30.0, -30.0"},
     "logprobs_missing_in_stream": {"logprobs.streamed_per_chunk": "missing on chunks [1"},
     "top_logprobs_unvalidated": {

@@ -109,7 +109,6 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault("finish_reason_eos", "finish_reason 'eos'", ("response.finish_reason_enum",)),
         Fault("omit_refusal", "message.refusal key omitted", ("response.refusal_key",)),
-        Fault("omit_logprobs_key", "choices[].logprobs omitted", ("response.logprobs_key",)),
         # --- streaming -------------------------------------------------------------------
         Fault("stream_as_json", "stream served as application/json", ("stream.content_type",)),
         Fault(
@@ -308,6 +307,11 @@ FAULTS: dict[str, Fault] = {
             ("logprobs.top_logprobs_bounded_sorted",),
         ),
         Fault(
+            "top_logprobs_ignored",
+            "top_logprobs ignored (no alternatives)",
+            ("logprobs.top_logprobs_bounded_sorted",),
+        ),
+        Fault(
             "logprobs_missing_in_stream",
             "no logprobs on streamed chunks",
             ("logprobs.streamed_per_chunk",),
@@ -345,12 +349,12 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "tool_finish_reason_stop",
             "finish_reason 'stop' after required tool calls",
-            ("tools.finish_reason[required]",),
+            ("tools.finish_reason[required]", "tools.stream_finish_reason"),
         ),
         Fault(
             "tool_finish_reason_length",
             "finish_reason 'length' after tool calls",
-            _each("tools.finish_reason", *_FORCED),
+            (*_each("tools.finish_reason", *_FORCED), "tools.stream_finish_reason"),
         ),
         Fault(
             "tool_choice_none_ignored",
@@ -408,6 +412,11 @@ FAULTS: dict[str, Fault] = {
             "tool_calls on a response to a request without tools",
             ("response.no_tool_calls_without_tools",),
         ),
+        Fault(
+            "content_null",
+            "content null without tool_calls or a refusal",
+            ("response.content_string",),
+        ),
         Fault("refusal_always", "a refusal string on every answer", ("response.refusal_null",)),
         Fault("same_id", "the same id on every completion", ("response.distinct_ids",)),
         Fault("usage_zero", "usage counts all zero", ("usage.completion_tokens_nonzero",)),
@@ -460,6 +469,11 @@ FAULTS: dict[str, Fault] = {
             ("tools.stream_deltas",),
         ),
         Fault(
+            "parts_text_dropped",
+            "text parts ignored (only string content read)",
+            _each("messages.content_parts", "system", "developer", "user", "assistant"),
+        ),
+        Fault(
             "usage_stream_wrong_object",
             "chunk object 'chat.completion' only in the include_usage stream",
             ("stream.chunk_object",),
@@ -498,6 +512,10 @@ VARIANTS: dict[str, Variant] = {
         Variant("no_audio", "cleanly rejecting audio input (400) is an honest 'unsupported'"),
         Variant("unknown_params_accepted", "ignoring unknown parameters is reported as INFO"),
         Variant("no_token_ids", "logprobs entries need no token id (OpenAI sends none)"),
+        Variant(
+            "omit_logprobs_key",
+            "choices[].logprobs omitted: OpenAI does so for reasoning, audio and search models",
+        ),
         Variant(
             "structured_refusal",
             "a structured-output refusal (content null, refusal string) is a valid answer",

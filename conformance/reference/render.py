@@ -176,6 +176,8 @@ def _distort_logprob(entry: dict[str, Any], faults: frozenset[str]) -> dict[str,
         entry["logprob"] = 0.5
     if "logprob_bytes_wrong" in faults:
         entry["bytes"] = list(entry["token"].encode("utf-16-le"))
+    if "top_logprobs_ignored" in faults:
+        entry["top_logprobs"] = []
     if "top_logprobs_unsorted" in faults:
         entry["top_logprobs"] = entry["top_logprobs"][::-1]
     if "top_logprobs_too_many" in faults:
