@@ -60,6 +60,7 @@ class Row:
     rate_ratio: float | None
     requests: int = 0
     itl_basis: str = "gap"
+    processes: int = 1  # our Locust worker processes (all on the tool's one core)
     tool_cpu: float = 0.0
     server_cpu: float = 0.0
     other_cpu: float = 0.0
@@ -134,8 +135,10 @@ def judge(
     )
 
 
-def _ours(port: int, streams: int, seconds: float, workdir: Path) -> list[str]:
-    return locust_command(port, streams, seconds, workdir, f"ours-{streams}")
+def _ours(port: int, streams: int, seconds: float, workdir: Path, processes: int) -> list[str]:
+    """Our locustfile; ``--processes N`` forks N workers (all on the tool's one core)."""
+    command = locust_command(port, streams, seconds, workdir, f"ours-{streams}")
+    return command + (["--processes", str(processes)] if processes > 1 else [])
 
 
 def _read_ours(workdir: Path, streams: int) -> list[Measured]:
@@ -144,7 +147,13 @@ def _read_ours(workdir: Path, streams: int) -> list[Measured]:
 
 
 def run_one(
-    tool: str, streams: int, seconds: float, workdir: Path, envs: dict[str, Path], tokenizer: Path
+    tool: str,
+    streams: int,
+    seconds: float,
+    workdir: Path,
+    envs: dict[str, Path],
+    tokenizer: Path,
+    processes: int = 1,
 ) -> Row:
     """One tool at one level against a fresh truth server; returns its row."""
     work = workdir / f"{tool}-{streams}"
@@ -153,7 +162,7 @@ def run_one(
     log.unlink(missing_ok=True)  # the server appends
     server, port = _start_server(log)
     if tool == "chatcompat":
-        command, version = _ours(port, streams, seconds, work), _our_version()
+        command, version = _ours(port, streams, seconds, work, processes), _our_version()
     elif tool == "inference-perf":
         env = envs[tool]
         command = peer_tools.inference_perf_command(env, port, streams, seconds, work, tokenizer)
@@ -191,6 +200,7 @@ def run_one(
         "guidellm": lambda: peer_tools.read_guidellm(work),
     }
     row = judge(tool, version, streams, readers[tool](), truth, seconds)
+    row.processes = processes if tool == "chatcompat" else 1
     row.tool_cpu = tool_cpu / elapsed
     row.server_cpu = server_cpu / elapsed
     row.other_cpu = max(busy - tool_cpu - server_cpu, 0.0) / elapsed
@@ -219,8 +229,9 @@ def table(rows: list[Row]) -> str:
     for r in sorted(rows, key=lambda r: (r.streams, TOOLS.index(r.tool))):
         itl = _fmt(r.itl_err_p99_ms) + (" (per-request mean)" if r.itl_basis != "gap" else "")
         ratio = "-" if r.rate_ratio is None else f"{r.rate_ratio:.3f}"
+        procs = f" ({r.processes} processes)" if r.processes > 1 else ""
         lines.append(
-            f"| {r.streams} | {r.tool} {r.version} | {_fmt(r.ttft_err_p50_ms)} "
+            f"| {r.streams} | {r.tool} {r.version}{procs} | {_fmt(r.ttft_err_p50_ms)} "
             f"| {_fmt(r.ttft_err_p99_ms)} | {itl} | {ratio} | {r.requests} "
             f"| {r.tool_cpu:.2f} | {r.other_cpu:.2f} |"
         )
@@ -337,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--envs", type=Path, default=None, help="where the peers' venvs live")
     parser.add_argument("--keep", type=Path, help="keep every log and report here")
+    parser.add_argument(
+        "--processes",
+        default="16:1,64:1,256:2",
+        help="our Locust worker processes per level (level:N,...), all on the tool's core",
+    )
     parser.add_argument("--json", type=Path, help="write the rows here (docs/bench-peers.json)")
     parser.add_argument(
         "--docs", type=Path, help="replace the bench-peers section of this Markdown file"
@@ -348,11 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     envs, skipped, tokenizer = prepare(tools, root)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="chatcompat-peers-"))
     rows: list[Row] = []
+    processes = {int(k): int(v) for k, v in (x.split(":") for x in args.processes.split(","))}
     for level in (int(x) for x in args.levels.split(",") if x):
         for tool in tools:
             if tool in skipped or (tool != "chatcompat" and tokenizer is None):
                 continue
-            rows.append(run_one(tool, level, args.seconds, workdir, envs, tokenizer or root))
+            row = run_one(
+                tool, level, args.seconds, workdir, envs, tokenizer or root, processes.get(level, 1)
+            )
+            rows.append(row)
             print(f"measured {tool} at {level} streams", file=sys.stderr, flush=True)
     text = report(rows, skipped, args.seconds)
     print("\n" + text)
