@@ -112,8 +112,8 @@ class ChunkedDecoder:
         return PROBE_SIZE - len(self._buf)
 
     def feed(self, data: bytes) -> bytes:
-        if not self._buf and not self._left and not self._crlf:
-            payload = self._one_chunk(data)
+        if not self._buf and not self._crlf:
+            payload = self._exact(data) if self._left else self._one_chunk(data)
             if payload is not None:
                 return payload
         buf = self._buf
@@ -155,9 +155,9 @@ class ChunkedDecoder:
         del buf[:pos]
         return bytes(out)
 
-    @staticmethod
-    def _one_chunk(data: bytes) -> bytes | None:
-        """Fast path: ``data`` is exactly one whole chunk (the usual one-event-per-read case)."""
+    def _one_chunk(self, data: bytes) -> bytes | None:
+        """Fast paths: ``data`` is one whole chunk (one event per read), or a size line and
+        the start of its payload (the probe of an exact read)."""
         eol = data.find(b"\r\n", 0, 18)
         if eol <= 0:
             return None
@@ -168,6 +168,22 @@ class ChunkedDecoder:
         end = eol + 2 + size
         if size > 0 and len(data) == end + 2 and data.endswith(b"\r\n"):
             return data[eol + 2 : end]
+        if size > 0 and len(data) <= end:
+            self._left = end - len(data)
+            self._crlf = self._left == 0
+            return data[eol + 2 :]
+        return None
+
+    def _exact(self, data: bytes) -> bytes | None:
+        """Fast paths inside a chunk: its exact rest (CRLF included), or payload only."""
+        left = self._left
+        if len(data) == left + 2 and data.endswith(b"\r\n"):
+            self._left = 0
+            return data[:left]
+        if len(data) <= left:
+            self._left = left - len(data)
+            self._crlf = self._left == 0
+            return data
         return None
 
 

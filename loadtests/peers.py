@@ -30,6 +30,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,11 @@ def _start_server(log: Path) -> tuple[subprocess.Popen, int]:
     command += ["--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--send-log", str(log)]
     command += ["--max-seconds", "900"]
     server = subprocess.Popen(
-        _prefix(0, False) + command, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        _prefix(0, False) + command,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,  # its own session: see run_one
     )
     assert server.stdout is not None
     port = int(server.stdout.readline().split()[2].rsplit(":", 1)[1])
@@ -155,7 +160,12 @@ def run_one(
     tokenizer: Path,
     processes: int = 1,
 ) -> Row:
-    """One tool at one level against a fresh truth server; returns its row."""
+    """One tool at one level against a fresh truth server; returns its row.
+
+    Server and tool each start in a new session, as each would from its own terminal. Where
+    Linux groups CPU time by session (autogroup), each then gets its own share of its core
+    instead of splitting one share between them; the same for every tool.
+    """
     work = workdir / f"{tool}-{streams}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "send.log"
@@ -179,11 +189,12 @@ def run_one(
             stderr=subprocess.STDOUT,
             cwd=work,
             env={**os.environ, **peer_tools.OFFLINE},
+            start_new_session=True,
         )
         try:
             tool_proc.wait(timeout=seconds + 240)
         except subprocess.TimeoutExpired:
-            tool_proc.kill()
+            os.killpg(tool_proc.pid, signal.SIGKILL)
             tool_proc.wait()
     elapsed = time.monotonic() - started
     tool_cpu = _children_cpu() - children0

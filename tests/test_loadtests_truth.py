@@ -180,6 +180,27 @@ def test_exact_reads_never_reach_past_the_current_chunk() -> None:
     assert decoder.wanted() == PROBE_SIZE
 
 
+BODY = framed(chunk(content="a"), FINISH, "[DONE]")
+PAYLOAD = b"".join(
+    f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode()
+    for e in (chunk(content="a"), FINISH, "[DONE]")
+)
+
+
+def test_reads_of_the_wanted_size_decode_the_whole_body() -> None:
+    decoder, body, out = ChunkedDecoder(), BODY, b""
+    while body:
+        size = decoder.wanted()
+        out, body = out + decoder.feed(body[:size]), body[size:]
+    assert (out, decoder.done) == (PAYLOAD, True)
+
+
+@pytest.mark.parametrize("cut_at", range(1, len(BODY), 7))
+def test_any_split_decodes_the_same(cut_at: int) -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(BODY[:cut_at]) + decoder.feed(BODY[cut_at:]) == PAYLOAD
+
+
 def test_a_close_delimited_stream_without_an_end_is_truncated() -> None:
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
     body = f"data: {json.dumps(chunk(content='a'))}\n\n".encode()
