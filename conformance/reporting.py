@@ -134,6 +134,7 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
             "completion_tokens": spend.completion_tokens if spend else 0,
             "total_tokens": (spend.prompt_tokens + spend.completion_tokens) if spend else 0,
             "retried_429": spend.retries if spend else 0,
+            "reasoning_tokens": spend.reasoning_tokens if spend else 0,  # within completion
         },
         "checks": checks,
     }
@@ -270,7 +271,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         retried = f"; {spend.retries} retried after HTTP 429" if spend.retries else ""
         tr.write_line(
             f"spent: {spend.requests} requests, {tokens} tokens "
-            f"({spend.prompt_tokens} prompt + {spend.completion_tokens} completion){retried}"
+            f"({spend.prompt_tokens} prompt + {spend.completion_tokens} completion"
+            + (f", of which {spend.reasoning_tokens} reasoning" if spend.reasoning_tokens else "")
+            + f"){retried}"
         )
     settings = _settings(config)
     learned = settings.capabilities.summary()
@@ -377,8 +380,8 @@ def _result_cell(cell: str, outcome: str) -> str:
     pytest_text, shown, colour = shape
     return (
         f'<td class="col-result" hidden>{pytest_text}</td>'
-        f'<td class="col-result" style="color:{colour}">{shown}</td>'
-    )
+        f'<td class="col-verdict" style="color:{colour};width:130px">{shown}</td>'
+    )  # not "col-result": pytest-html's "(hide details)" hover text would not follow it
 
 
 @pytest.hookimpl(optionalhook=True)
