@@ -95,6 +95,11 @@ class ChunkedDecoder:
         self._crlf = False  # a chunk's payload ended; its CRLF is still to come
         self.done = False
 
+    @property
+    def inside(self) -> bool:
+        """Inside a chunk's payload: more of it is still to come."""
+        return self._left > 0
+
     def wanted(self) -> int:
         """Bytes that end the current chunk exactly, or probe the next chunk's size line.
 
@@ -256,6 +261,7 @@ class StreamingClient:
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
         kernel_stamps: bool = True,
+        exact_reads: bool = True,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https"):
@@ -269,6 +275,7 @@ class StreamingClient:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.kernel_stamps = kernel_stamps and sys.platform == "linux" and not self.tls
+        self.exact_reads = exact_reads  # chunk-by-chunk reads (see ChunkedDecoder.wanted)
         self._sock: socket.socket | None = None
 
     def close(self) -> None:
@@ -401,7 +408,8 @@ class StreamingClient:
     ) -> None:
         head = bytearray()
         recv = self._reader(sock, response)
-        head_size = HEAD_READ_SIZE if response.stamps == "kernel" else READ_SIZE
+        exact = self.exact_reads and response.stamps == "kernel"
+        head_size = HEAD_READ_SIZE if exact else READ_SIZE
         while True:
             data, now = recv(head_size)
             if not data:
@@ -426,7 +434,9 @@ class StreamingClient:
         is_sse = "text/event-stream" in response.headers.get("content-type", "")
         decoder = EventSplitter() if is_sse and on_events is not None else None
         dechunk = ChunkedDecoder() if chunked else None
-        exact = dechunk is not None and decoder is not None and response.stamps == "kernel"
+        if exact and dechunk is not None and decoder is not None:
+            self._read_chunks(recv, response, dechunk, decoder, on_events, rest, now)
+            return
         received = 0
         data = rest
         while True:
@@ -446,7 +456,7 @@ class StreamingClient:
                     break
             if length == 0:
                 break
-            data, now = recv(dechunk.wanted() if exact else READ_SIZE)
+            data, now = recv(READ_SIZE)
             if not data:
                 self.close()
                 if dechunk is None and length is None:
@@ -456,6 +466,50 @@ class StreamingClient:
             response.bytes_read += len(data)
         if decoder is not None:
             decoder.close()
+        response.end = now
+        response.complete = True
+
+    def _read_chunks(
+        self,
+        recv: Callable[[int], tuple[bytes, float]],
+        response: Response,
+        dechunk: ChunkedDecoder,
+        decoder: EventSplitter,
+        on_events: Callable[[list], None],
+        data: bytes,
+        now: float,
+    ) -> None:
+        """A chunked event stream, read chunk by chunk (``ChunkedDecoder.wanted``).
+
+        A chunk's payload goes to the SSE splitter once the chunk is complete, stamped with
+        the read that completed it: one parse per event, as with whole-chunk reads.
+        """
+        held = b""
+        while True:
+            if data:
+                payload = dechunk.feed(data)
+                if dechunk.inside:
+                    held += payload
+                else:
+                    if held:
+                        payload, held = held + payload, b""
+                    if payload:
+                        events = decoder.feed(payload, now)
+                        if events:
+                            on_events(events)
+                if dechunk.done:
+                    break
+            data, now = recv(dechunk.wanted())
+            if not data:
+                self.close()
+                if held:  # whole events before the cut still count
+                    events = decoder.feed(held, now)
+                    if events:
+                        on_events(events)
+                response.end = now
+                raise StreamError("truncated_body", "connection closed before the response ended")
+            response.bytes_read += len(data)
+        decoder.close()
         response.end = now
         response.complete = True
 

@@ -39,6 +39,7 @@ class ChatUser(User):
             self.host or settings.host,
             timeout=settings.request_timeout,
             kernel_stamps=not settings.user_stamps,
+            exact_reads=settings.exact_reads,
         )
         self.state.resolve_model(self.client)
 
