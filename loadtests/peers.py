@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep every log and report here")
     parser.add_argument(
         "--processes",
-        default="16:1,64:1,256:2",
+        default="16:1,64:1,256:1",
         help="our Locust worker processes per level (level:N,...), all on the tool's core",
     )
     parser.add_argument("--json", type=Path, help="write the rows here (docs/bench-peers.json)")
