@@ -219,10 +219,10 @@ class Breaker:
 
     * at once, when a shape meets a costly failure before ever getting a complete answer
       (silence from the first contact: one timeout is all it costs);
-    * or when the costly failures counted reach ``Limits.breaker_after``.
+    * or when the run's costly failures reach ``Limits.breaker_after``, however many complete
+      answers came in between: an endpoint whose GET /models answers while every JSON body
+      drips forever, or that hangs one request in eight, costs at most that many timeouts.
 
-    A complete answer (any status, nothing cut off) clears its own shape's count only: an
-    endpoint whose GET /models answers while every JSON body drips forever still trips.
     Once tripped it stays so for the rest of the run.
     """
 
@@ -239,7 +239,6 @@ class Breaker:
 
     def answered(self, shape: Shape) -> None:
         self._answered.add(shape)
-        self._costly.pop(shape, None)
 
     def costly(self, shape: Shape, error: str) -> None:
         self._costly[shape] = self._costly.get(shape, 0) + 1
@@ -279,6 +278,7 @@ class Spend:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0  # HTTP 429 answers that were retried (each also counts as a request)
+    reasoning_tokens: int = 0  # part of completion_tokens (completion_tokens_details)
 
     def add(self, exchange: Exchange) -> None:
         if not exchange.sent:
@@ -290,6 +290,10 @@ class Spend:
             value = usage.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**7:
                 setattr(self, key, getattr(self, key) + value)
+        details = usage.get("completion_tokens_details")
+        thought = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        if isinstance(thought, int) and not isinstance(thought, bool) and 0 <= thought < 10**7:
+            self.reasoning_tokens += thought
 
 
 class Transport:

@@ -559,7 +559,9 @@ def _retry_after_error(seconds: str) -> tuple[list[tuple[str, str]], bytes]:
 @behaviour("HTTP 429 with Retry-After: 1 the first time each request is seen, then a normal answer")
 async def b_rate_limit_once(conn: Conn) -> None:
     request = conn.request
-    seen = hashlib.sha256(f"{request.authorization}|".encode() + request.body).hexdigest()
+    # Per tag too: runs that share the server (same key, same bodies) each get their 429s.
+    who = f"{conn.record.tag}|{request.authorization}|"
+    seen = hashlib.sha256(who.encode() + request.body).hexdigest()
     if seen in conn.server.seen_requests:
         await conn.forward(await conn.upstream())
         return

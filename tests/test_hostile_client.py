@@ -187,8 +187,9 @@ def _exchange(shape: str, *, timed_out: bool = False, capped: bool = False) -> E
     ("sequence", "tripped"),
     [
         (["chat", "chat!"], False),  # answered before: one costly failure is counted, not fatal
+        (["chat", "chat!", "chat!"], False),  # two: not yet
         (["chat", "chat!", "models", "chat!", "models", "chat!"], True),  # others do not reset
-        (["chat", "chat!", "chat!", "chat", "chat!"], False),  # its own answer does
+        (["chat", "chat!", "chat", "chat!", "chat", "chat!"], True),  # nor its own answers
         (["chat", "stream", "chat!", "stream$", "chat!"], True),  # a cap counts like a timeout
         (["models", "stream$"], True),  # a cap at first contact trips at once
         (["models", "chat!"], True),  # silence at first contact trips at once
