@@ -13,7 +13,8 @@ import pytest
 
 from loadtests import peer_tools
 from loadtests.peer_tools import Measured
-from loadtests.peers import Row, judge, replace_section, table, verdicts
+from loadtests.peers import Row, judge
+from loadtests.peers_report import replace_section, table, verdicts
 from loadtests.truth import TruthRecord
 
 MS = 1_000_000  # ns
