@@ -160,12 +160,16 @@ class StreamMeter:
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta")
-            if carries_output(delta):
+            content = delta.get("content") if isinstance(delta, dict) else None
+            if content and isinstance(content, str):  # the usual chunk: decided at once
                 output = True
-                if self.first_content is None and delta.get("content"):
+                if self.first_content is None:
                     self.first_content = at
-                if any(delta.get(key) for key in REASONING_KEYS):
-                    self.reasoning_chunks += 1
+                if "reasoning_content" in delta or "reasoning" in delta:
+                    self.reasoning_chunks += _reasoning(delta)
+            elif carries_output(delta):
+                output = True
+                self.reasoning_chunks += _reasoning(delta)
             reason = choice.get("finish_reason")
             if reason and isinstance(reason, str):
                 self.finish_reason = reason
@@ -214,6 +218,11 @@ class StreamMeter:
             if not self.done:
                 sample.protocol_warning = "no_done"
         return sample
+
+
+def _reasoning(delta: dict) -> int:
+    """1 if this delta carries reasoning text, else 0."""
+    return int(any(isinstance(delta.get(k), str) and delta.get(k) for k in REASONING_KEYS))
 
 
 def _is_int(value: Any) -> bool:
