@@ -122,6 +122,8 @@ def build_tokenizer(python: Path, root: Path) -> Path:
     from conformance.servers.models import SMOLLM2_135M, ensure_model
 
     gguf = ensure_model(SMOLLM2_135M)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "gguf"]  # transformers reads GGUF
+    subprocess.run(pip, check=True, capture_output=True, timeout=PIP_TIMEOUT_S)
     script = (
         "import sys\nfrom transformers import AutoTokenizer\n"
         "t = AutoTokenizer.from_pretrained(sys.argv[1], gguf_file=sys.argv[2])\n"

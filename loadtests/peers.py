@@ -246,9 +246,7 @@ def prepare(tools: list[str], root: Path) -> tuple[dict[str, Path], dict[str, st
             skipped[tool] = str(exc)
     tokenizer = None
     builder = envs.get("guidellm") or envs.get("inference-perf")
-    if builder is not None:  # transformers reads the GGUF's tokenizer with the gguf package
-        pip = [str(builder / "bin" / "python"), "-m", "pip", "install", "-q", "gguf"]
-        subprocess.run(pip, check=False, capture_output=True)
+    if builder is not None:
         tokenizer = peer_tools.build_tokenizer(builder / "bin" / "python", root)
     return envs, skipped, tokenizer
 
@@ -278,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", type=Path, help="replace the bench-peers section of this Markdown file"
     )
     args = parser.parse_args(argv)
+    if args.seconds < WARMUP_S + COOLDOWN_S + 1:
+        parser.error(
+            f"--seconds must be at least {WARMUP_S + COOLDOWN_S + 1:g} (warm-up, cool-down)"
+        )
     tools = [t for t in args.tools.split(",") if t]
     root = args.envs or peer_tools.cache_root()
     root.mkdir(parents=True, exist_ok=True)
