@@ -204,6 +204,8 @@ def _wanted_cases(request: pytest.FixtureRequest) -> set[str]:
             return set(CASE_IDS)
         elif item.name == "test_gigabyte_body_memory_stays_bounded":
             wanted |= {"gigabyte_body@plain", "clean@plain"}
+        elif item.name == "test_transport_cause_leaves_capabilities_alone":
+            wanted.add("abort_on_overlap@plain")
         elif item.name.startswith(("test_redirect", "test_rate_limit", "test_key_reached")):
             wanted |= {"redirect@plain", "rate_limit_once@plain", "echo@plain"}
     return wanted
@@ -290,6 +292,15 @@ def test_behaviour_is_reported(catalogue: Catalogue, case_id: str) -> None:
     server = catalogue.tls if case.server == "tls" else catalogue.plain
     detected = _detection_s(server, case)
     assert detected is not None and detected < TOTAL_TIMEOUT + 5, detected
+
+
+def test_transport_cause_leaves_capabilities_alone(catalogue: Catalogue) -> None:
+    """Streams aborted on overlap: a run finding, and no capability called unsupported."""
+    run = catalogue.runs.get("abort_on_overlap@plain")
+    if run is None:
+        pytest.skip("the abort_on_overlap run was not selected")
+    verdicts = {name: v["status"] for name, v in run.results["capabilities"].items()}
+    assert not {n: v for n, v in verdicts.items() if v in ("unsupported", "broken")}, verdicts
 
 
 def test_redirect_did_not_carry_the_key(catalogue: Catalogue) -> None:

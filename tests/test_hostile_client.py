@@ -13,9 +13,11 @@ import httpx
 import pytest
 from hostile_server import HostileServer
 
+from conformance import findings
 from conformance.client import (
     Breaker,
     Exchange,
+    Failure,
     Limits,
     RequestSpec,
     Transport,
@@ -201,3 +203,37 @@ def test_breaker_counts_costly_failures_per_shape(sequence, tripped):
         shape = step.rstrip("!$")
         breaker.record(_exchange(shape, timed_out=step.endswith("!"), capped=step.endswith("$")))
     assert breaker.tripped is tripped
+
+
+DROPPED = "expected a complete HTTP 200 response; got HTTP 200, then transport error: ReadError: x"
+
+
+@pytest.mark.parametrize(
+    ("message", "cause"),
+    [
+        (DROPPED, "dropped"),
+        ("got transport error: ReadTimeout: no data for 1 s", "timeout"),
+        ("got transport error: not sent: the first GET /models got no complete answer", "breaker"),
+        ("got transport error: response body exceeded the cap of 8 bytes", "cap"),
+        ("expected HTTP 400; got HTTP 500", None),  # a verdict on the answer, not transport
+    ],
+)
+def test_failure_causes(message, cause):
+    assert findings.cause_of(message) == cause
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "finding"),
+    [
+        (4, "streams aborted when requests overlap: 2 checks affected; re-run with "),
+        (1, "streams aborted mid-way: 2 checks affected"),
+    ],
+)
+def test_one_cause_one_finding(concurrency, finding):
+    limits = Limits(max_concurrency=concurrency)
+    transport = Transport("http://127.0.0.1:9/v1", None, limits)
+    transport.failures.append(Failure("ReadError: x", in_flight=min(concurrency, 2), streamed=True))
+    assert findings.findings([DROPPED, DROPPED, "expected 1; got 2"], transport, limits) == [
+        finding + ("" if concurrency == 1 else "--concurrency 1 to separate")
+    ]
+    assert findings.findings([DROPPED], transport, limits) == []  # one check: its own story
