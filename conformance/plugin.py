@@ -67,18 +67,17 @@ class _Group:
         self._parser = parser
         self._group = parser.getgroup("chatcompat", "chatcompat conformance suite")
 
-    def addoption(self, name: str, **attrs: Any) -> None:
-        attrs.setdefault("dest", name.removeprefix("--").replace("-", "_"))
-        alias = ALIAS_PREFIX + name.removeprefix("--")
-        if name in _taken_names(self._parser):
-            _YIELDED.append(name)
-            self._group.addoption(alias, **attrs)
-            return
+    def addoption(self, *names: str, **attrs: Any) -> None:
+        attrs.setdefault("dest", names[0].removeprefix("--").replace("-", "_"))
+        aliases = [ALIAS_PREFIX + n.removeprefix("--") for n in names]
+        taken = _taken_names(self._parser)
+        short = [n for n in names if n not in taken]
+        _YIELDED.extend(n for n in names if n in taken)
         try:
-            self._group.addoption(name, alias, **attrs)
-        except (ValueError, argparse.ArgumentError):
-            _YIELDED.append(name)
-            self._group.addoption(alias, **attrs)
+            self._group.addoption(*short, *aliases, **attrs)
+        except (ValueError, argparse.ArgumentError):  # taken in a way we could not see
+            _YIELDED.extend(short)
+            self._group.addoption(*aliases, **attrs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
