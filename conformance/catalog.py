@@ -23,6 +23,7 @@ FIELD_RULES: dict[str, tuple[str, ...]] = {
     "seed.": ("seed", "temperature"),
     "sampling.temperature0": ("temperature",),
     "sampling.range": ("temperature", "top_p", "presence_penalty", "frequency_penalty"),
+    "sampling.penalty_effect": ("presence_penalty", "frequency_penalty"),
     "stop.": ("stop",),
     "logprobs.": ("logprobs", "top_logprobs"),
     "logit_bias.": ("logit_bias",),
