@@ -234,9 +234,9 @@ def apply(mutant: Mutant, source: str) -> str:
 
 
 def plan_for(checks: list[str]) -> dict[str, tuple[tuple[str, ...], list[str]]]:
-    """Job name -> (faults played, check ids judged): the clean run and every fault or
-    combination that touches one of ``checks``."""
-    from test_fault_matrix import COMBINATIONS
+    """Job name -> (faults played, check ids judged): the clean run and every fault,
+    not-passing variant or combination that touches one of ``checks``."""
+    from test_fault_matrix import COMBINATIONS, UNSUPPORTED_BY_VARIANT
 
     from conformance.reference.faults import FAULTS
 
@@ -248,6 +248,10 @@ def plan_for(checks: list[str]) -> dict[str, tuple[tuple[str, ...], list[str]]]:
         hit = [c for c in fault.breaks if touches(c)]
         if hit:
             jobs[name] = ((name,), hit)
+    for variant, expected in UNSUPPORTED_BY_VARIANT.items():  # allowed, but not a pass
+        hit = [c for c in expected if touches(c)]
+        if hit:
+            jobs[variant] = ((variant,), hit)
     for names, expected in COMBINATIONS.items():
         hit = [c for c in expected if touches(c)]
         if hit:

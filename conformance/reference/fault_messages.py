@@ -26,7 +26,10 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
         "response.content_string": "got [{'type': 'text'",
         "sdk.plain_completion": "content a string; got ChatCompletionMessage(content=[",
     },
-    "content_null": {"response.content_string": "function_call or a refusal); got None"},
+    "content_null": {
+        "response.content_string": "function_call or a refusal); got None",
+        "tools.round_trip": "an answer (content string)",
+    },
     "finish_reason_eos": {"response.finish_reason_enum": "got ['eos']"},
     "omit_refusal": {"response.refusal_key": "refusal present (null ok); got key missing"},
     "tool_calls_without_tools": {"response.no_tool_calls_without_tools": "'call_stray'"},
@@ -48,7 +51,10 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
     "float_created_chunks": {"stream.chunk_schema": "is not of type 'integer'"},
     "no_role": {"stream.first_delta_role": "got first delta {'content': ''"},
     "no_finish_reason": {"stream.one_finish_reason": "got 0: []"},
-    "two_finish_reasons": {"stream.one_finish_reason": "got 2: ['stop', 'stop']"},
+    "two_finish_reasons": {
+        "stream.one_finish_reason": "got 2: ['stop', 'stop']",
+        "n.stream_choices": "exactly one finish_reason; got [",
+    },
     "content_after_finish": {"stream.finish_reason_last": "1 more chunk(s)"},
     "missing_done": {"stream.terminates_with_done": "got 0 [DONE] events"},
     "data_after_done": {"stream.nothing_after_done": "got 1 event(s)"},
@@ -56,7 +62,15 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
     "stream_content_differs": {"stream.matches_non_streamed": "plain.'; got 'Every"},
     "close_after_stream": {"stream.connection_persists": "closed the connection after the stream"},
     # --- usage
-    "no_usage": {"usage.present": "a usage object; got None"},
+    "no_usage": {
+        "usage.present": "a usage object; got None",
+        "usage.total_is_sum": "a usage object on the non-streamed completion",
+    },
+    "usage_counts_as_strings": {
+        "usage.present": "non-negative integer token counts",
+        "usage.total_is_sum": "non-negative integer token counts",
+    },
+    "completion_tokens_zero": {"usage.completion_tokens_nonzero": "completion_tokens 0 for"},
     "usage_total_wrong": {"usage.total_is_sum": "got total_tokens 37"},
     "usage_over_max_tokens": {"usage.within_max_tokens": "; got 25"},
     "cached_exceeds_prompt": {"usage.details_within_totals": "got {'cached_tokens': 24}"},
@@ -75,7 +89,10 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
     "auth_not_enforced": {"errors.auth": "expected HTTP 401; got HTTP 200"},
     "status_422": {"errors.invalid_is_400": "got HTTP 422"},
     "detail_envelope": {"errors.invalid_envelope": "got {'detail'", "errors.auth": "{'detail'"},
-    "error_200": {"errors.invalid_is_400": _GOT_200},
+    "error_200": {
+        "errors.invalid_is_400": _GOT_200,
+        "errors.invalid_envelope": "an HTTP error status; got HTTP 200",
+    },
     "bad_input_500": {"errors.invalid_is_400": _HTTP_500},
     "param_null": {
         "errors.invalid_names_param": "; got None",
@@ -100,7 +117,10 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
     },
     "ignore_n": {"n.choices": "got [0]", "n.stream_choices": "deltas for choice 1; got none"},
     "n_stream_role_only_first": {"n.stream_choices": "choice 1: first delta with role"},
-    "usage_counts_one_choice": {"n.usage_counts_all_choices": "(every choice counted); got 5"},
+    "usage_counts_one_choice": {
+        "n.usage_counts_all_choices": "(every choice counted); got 5",
+        "n.stream_usage_once": "(every choice counted); got 5",
+    },
     "ignore_seed": {"seed.repeatable": "the same content twice"},
     "temp0_nondeterministic": {"sampling.temperature0_repeatable": "the same content twice"},
     "accept_out_of_range": {"sampling.range_rejected": _GOT_200},
@@ -164,6 +184,15 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
         "sdk.stream_tools": "TypeError",
     },
     "tool_delta_without_id": {"tools.stream_deltas": "got {'index': 0, 'type': 'function'"},
+    "tool_delta_without_name": {"tools.stream_deltas": "'function': {'arguments': ''}}"},
+    "tool_call_type_wrong": {"tools.call_ids": "got ['tool']"},
+    "json_object_not_object": {"response_format.json_object": "a JSON object; got ["},
+    "media_empty_answer": {
+        "messages.image_input": "a text answer; got ''",
+        "messages.audio_input": "a text answer; got ''",
+    },
+    "logprobs_empty": {"logprobs.structure": "a non-empty content list"},
+    "logprobs_entry_malformed": {"logprobs.structure": "top_logprobs is not a list"},
     "tool_delta_without_type": {"tools.stream_deltas": "got {'index': 0, 'id': 'call_"},
     "tool_delta_wrong_choice": {
         "tools.stream_deltas": "choice 0 call 0: fragments concatenate to valid arguments"

@@ -122,7 +122,11 @@ FAULTS: dict[str, Fault] = {
         Fault("float_created_chunks", "chunk created is a float", ("stream.chunk_schema",)),
         Fault("no_role", "first delta has no role", ("stream.first_delta_role",)),
         Fault("no_finish_reason", "no finish_reason anywhere", ("stream.one_finish_reason",)),
-        Fault("two_finish_reasons", "finish_reason sent twice", ("stream.one_finish_reason",)),
+        Fault(
+            "two_finish_reasons",
+            "finish_reason sent twice",
+            ("stream.one_finish_reason", "n.stream_choices"),
+        ),
         Fault(
             "content_after_finish",
             "content chunk after the finish_reason chunk",
@@ -141,7 +145,7 @@ FAULTS: dict[str, Fault] = {
             ("stream.matches_non_streamed",),
         ),
         # --- usage -----------------------------------------------------------------------
-        Fault("no_usage", "usage omitted", ("usage.present",)),
+        Fault("no_usage", "usage omitted", ("usage.present", "usage.total_is_sum[non-streamed]")),
         Fault(
             "usage_total_wrong",
             "total_tokens != prompt + completion",
@@ -198,7 +202,7 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "error_200",
             "invalid input answered 200 with an error body",
-            _invalid("errors.invalid_is_400"),
+            (*_invalid("errors.invalid_is_400"), *_invalid("errors.invalid_envelope")),
         ),
         Fault("bad_input_500", "invalid input causes 500", _invalid("errors.invalid_is_400")),
         Fault(
@@ -254,7 +258,7 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "usage_counts_one_choice",
             "usage counts only the first choice",
-            ("n.usage_counts_all_choices",),
+            ("n.usage_counts_all_choices", "n.stream_usage_once"),
         ),
         Fault("ignore_seed", "seed ignored", ("seed.repeatable",)),
         Fault(
@@ -415,7 +419,7 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "content_null",
             "content null without tool_calls or a refusal",
-            ("response.content_string",),
+            ("response.content_string", "tools.round_trip"),
         ),
         Fault("refusal_always", "a refusal string on every answer", ("response.refusal_null",)),
         Fault("same_id", "the same id on every completion", ("response.distinct_ids",)),
@@ -472,6 +476,38 @@ FAULTS: dict[str, Fault] = {
             "parts_text_dropped",
             "text parts ignored (only string content read)",
             _each("messages.content_parts", "system", "developer", "user", "assistant"),
+        ),
+        Fault(
+            "tool_delta_without_name",
+            "first tool-call delta without function.name",
+            ("tools.stream_deltas",),
+        ),
+        Fault("tool_call_type_wrong", "tool call type 'tool'", _each("tools.call_ids", *_FORCED)),
+        Fault(
+            "json_object_not_object",
+            "JSON mode answers a JSON array",
+            _each("response_format.json_object", *_MODES),
+        ),
+        Fault(
+            "media_empty_answer",
+            "an empty answer to image and audio input",
+            ("messages.image_input", "messages.audio_input"),
+        ),
+        Fault("logprobs_empty", "logprobs.content is []", ("logprobs.structure",)),
+        Fault(
+            "logprobs_entry_malformed",
+            "logprobs entries without top_logprobs",
+            ("logprobs.structure",),
+        ),
+        Fault(
+            "completion_tokens_zero",
+            "completion_tokens 0 beside real prompt_tokens",
+            ("usage.completion_tokens_nonzero",),
+        ),
+        Fault(
+            "usage_counts_as_strings",
+            "usage counts as strings",
+            ("usage.present", "usage.total_is_sum[non-streamed]"),
         ),
         Fault(
             "usage_stream_wrong_object",

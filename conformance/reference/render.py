@@ -100,8 +100,12 @@ def generate(
         if request.response_format.get("type") in ("json_object", "json_schema"):
             prompt = str(request.messages)
             text = model.json_output(request.response_format, model._rng("json", prompt, index))
+            if "json_object_not_object" in faults:  # valid JSON, but not an object
+                text = json.dumps([json.loads(text)])
         else:
             text = model.base_text(request.messages, sampling, index)
+        if "media_empty_answer" in faults and any(map(model.media_parts, request.messages)):
+            text = ""
         tokens = model.apply_penalties(model.tokenize(text), sampling, text)
         tokens = model.extend_to_min(tokens, sampling, text)
         limited, spent = _after_reasoning(sampling, thinking)
@@ -115,6 +119,7 @@ def generate(
         generation = model.Generation(tokens, finish)
         if sampling.logprobs:
             entries = model.token_logprobs(tokens, sampling.top_logprobs)
+            entries = [] if "logprobs_empty" in faults else entries
             generation.logprobs = [_distort_logprob(e, faults) for e in entries]
             if "logprobs_tokens_mismatch" in faults and entries:
                 entries[0].update(token=" bogus", bytes=list(b" bogus"))
@@ -176,6 +181,8 @@ def _distort_logprob(entry: dict[str, Any], faults: frozenset[str]) -> dict[str,
         entry["logprob"] = 0.5
     if "logprob_bytes_wrong" in faults:
         entry["bytes"] = list(entry["token"].encode("utf-16-le"))
+    if "logprobs_entry_malformed" in faults:
+        entry.pop("top_logprobs", None)
     if "top_logprobs_ignored" in faults:
         entry["top_logprobs"] = []
     if "top_logprobs_unsorted" in faults:
@@ -214,8 +221,13 @@ def usage(
         completion += 1
     if "usage_zero" in faults:
         prompt = completion = 0
+    if "completion_tokens_zero" in faults:  # prompt counted, output not
+        completion = 0
     total = prompt + completion + (7 if "usage_total_wrong" in faults else 0)
     cached = prompt + 5 if "cached_exceeds_prompt" in faults else 0
+    if "usage_counts_as_strings" in faults:
+        prompt, completion = str(prompt), str(completion)  # type: ignore[assignment]
+        total = str(total)  # type: ignore[assignment]
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -260,7 +272,7 @@ def _tool_calls_json(g: model.Generation, faults: frozenset[str]) -> list[dict[s
     return [
         {
             "id": c.id,
-            "type": "function",
+            "type": "tool" if "tool_call_type_wrong" in faults else "function",
             "function": {"name": c.name, "arguments": _arguments(c, faults)},
         }
         for c in g.tool_calls
@@ -304,7 +316,9 @@ def build_response(
         choice: dict[str, Any] = {
             "index": choice_index,
             "message": message,
-            "logprobs": _logprobs_block(g.logprobs or _unrequested(g, faults)),
+            "logprobs": _logprobs_block(
+                g.logprobs if g.logprobs is not None else _unrequested(g, faults)
+            ),
             "finish_reason": "eos" if "finish_reason_eos" in faults else g.finish_reason,
         }
         hidden = reasoning.style(faults) == "hidden"  # OpenAI omits the key for these models
@@ -398,6 +412,8 @@ def _tool_pieces(g: model.Generation, faults: frozenset[str]) -> list[dict[str, 
             del head["id"]
         if "tool_delta_without_type" in faults:
             del head["type"]
+        if "tool_delta_without_name" in faults:
+            del head["function"]["name"]
         fragments = [
             {"index": number, "function": {"arguments": call.arguments[start : start + 8]}}
             for start in range(0, len(call.arguments), 8)
