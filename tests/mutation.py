@@ -273,9 +273,10 @@ def signature(reports: Path, faults: tuple[str, ...], judged: list[str]) -> dict
         if check_id.split("[")[0] not in bases and check_id not in judged:
             continue
         verdict = entry["outcome"]
-        if len(faults) == 1:
-            fragment = FAULTS[faults[0]].fragment(check_id)
-            if fragment and check_id in FAULTS[faults[0]].breaks:
+        fault = FAULTS.get(faults[0]) if len(faults) == 1 else None  # None: variant, combo
+        if fault is not None:
+            fragment = fault.fragment(check_id)
+            if fragment and check_id in fault.breaks:
                 verdict += "+message" if fragment in entry["message"] else "-message"
         out[check_id] = verdict
     return out
