@@ -106,6 +106,8 @@ def _present(body: dict[str, Any], name: str) -> bool:
 
 def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
     """The clean 400s of the profiles (or, under a fault, the 500s that replace them)."""
+    if "reasoning_effort_unnamed_400" in faults and "reasoning_effort" in body:
+        raise ApiError(400, "Invalid request.")  # names no parameter at all
     if "core_fields_rejected" in faults:
         for name in ("user", "metadata", "store"):
             if name in body:
@@ -163,7 +165,15 @@ def thought(count: int) -> list[str]:
     return [words[0].capitalize(), *(" " + w for w in words[1:])] if words else []
 
 
-_MISSING_EFFORTS = ("none", "xhigh")  # documented values the "reasoning" profile rejects
+_MISSING_EFFORTS = ("none", "xhigh")
+_EFFORTS = (
+    "none",
+    "minimal",
+    "low",
+    "medium",
+    "high",
+    "xhigh",
+)  # the spec's enum  # documented values the "reasoning" profile rejects
 
 #: (name, divergence, checks it breaks, check -> expected message fragment); faults.py turns
 #: these into Fault entries (kept here, beside the behaviour they distort).
@@ -204,6 +214,12 @@ FAULT_TABLE: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
         "an unsupported reasoning_effort value crashes the server (HTTP 500)",
         tuple(f"reasoning.effort_values[{v}]" for v in _MISSING_EFFORTS),
         {"reasoning.effort_values": "HTTP 500"},
+    ),
+    (
+        "reasoning_effort_unnamed_400",
+        "every reasoning_effort value rejected with a 400 that names no parameter",
+        tuple(f"reasoning.effort_values[{v}]" for v in _EFFORTS),
+        {"reasoning.effort_values": "HTTP 400, naming nothing"},
     ),
     (
         "core_fields_rejected",
