@@ -165,15 +165,8 @@ def thought(count: int) -> list[str]:
     return [words[0].capitalize(), *(" " + w for w in words[1:])] if words else []
 
 
-_MISSING_EFFORTS = ("none", "xhigh")
-_EFFORTS = (
-    "none",
-    "minimal",
-    "low",
-    "medium",
-    "high",
-    "xhigh",
-)  # the spec's enum  # documented values the "reasoning" profile rejects
+_MISSING_EFFORTS = ("none", "xhigh")  # documented values the "reasoning" profile rejects
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")  # the spec's enum
 
 #: (name, divergence, checks it breaks, check -> expected message fragment); faults.py turns
 #: these into Fault entries (kept here, beside the behaviour they distort).
