@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.servers.process import free_port, wait_for_port
+from conformance.ports import free_port, wait_for_port
 
 from .stats import summarize
 from .truth import compare, load_send_log
