@@ -49,6 +49,10 @@ EXPECTED_MESSAGES: dict[str, dict[str, str]] = {
     "changing_created": {"stream.created_constant": "distinct values"},
     "changing_model": {"stream.model_constant": "2 distinct values"},
     "float_created_chunks": {"stream.chunk_schema": "is not of type 'integer'"},
+    "stream_no_choices": {
+        "stream.first_delta_role": "at least one choice delta; got none",
+        "stream.one_finish_reason": "at least one choice delta; got none",
+    },
     "no_role": {"stream.first_delta_role": "got first delta {'content': ''"},
     "no_finish_reason": {"stream.one_finish_reason": "got 0: []"},
     "two_finish_reasons": {

@@ -510,6 +510,11 @@ FAULTS: dict[str, Fault] = {
             ("usage.present", "usage.total_is_sum[non-streamed]"),
         ),
         Fault(
+            "stream_no_choices",
+            "a stream without any choice delta, only [DONE]",
+            ("stream.first_delta_role", "stream.one_finish_reason"),
+        ),
+        Fault(
             "usage_stream_wrong_object",
             "chunk object 'chat.completion' only in the include_usage stream",
             ("stream.chunk_object",),

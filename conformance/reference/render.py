@@ -522,6 +522,8 @@ def build_stream(
         for frame in frames:
             if isinstance(frame.data, dict):
                 frame.data["usage"] = usage_value
+    if "stream_no_choices" in faults:  # a stream of nothing but framing
+        frames = [f for f in frames if not (isinstance(f.data, dict) and f.data["choices"])]
     if "missing_done" not in faults:
         frames.append(Frame("[DONE]", at=end))
     if "data_after_done" in faults:
