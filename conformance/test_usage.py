@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .checks import check, expect, not_applicable, short
@@ -161,6 +163,16 @@ def test_stream_chunk_empty_choices(shared, capabilities):
     )
 
 
+def _usage_chunk_position(shared, capabilities) -> tuple[Any, list[dict], int]:
+    """(the include_usage stream, its chunks, the position of its last usage chunk)."""
+    stream = _usage_stream(shared, capabilities)
+    chunks = ok_stream(stream)
+    found = _usage_chunks(stream)
+    if not found:
+        _no_usage_chunk()
+    return stream, chunks, found[-1][0]
+
+
 @check(
     "usage.stream_chunk_last",
     "MUST",
@@ -169,12 +181,7 @@ def test_stream_chunk_empty_choices(shared, capabilities):
     "of opt-in features (moderation results), so only those may come after it.",
 )
 def test_stream_chunk_last(shared, capabilities):
-    stream = _usage_stream(shared, capabilities)
-    chunks = ok_stream(stream)
-    found = _usage_chunks(stream)
-    if not found:
-        _no_usage_chunk()
-    last = found[-1][0]
+    stream, chunks, last = _usage_chunk_position(shared, capabilities)
     later = [n for n, chunk in enumerate(chunks) if n > last and choices_of(chunk)]
     expect(
         not later,
@@ -190,12 +197,7 @@ def test_stream_chunk_last(shared, capabilities):
     "All chunks but the usage chunk carry usage: null (or no usage key).",
 )
 def test_stream_null_elsewhere(shared, capabilities):
-    stream = _usage_stream(shared, capabilities)
-    chunks = ok_stream(stream)
-    found = _usage_chunks(stream)
-    if not found:
-        _no_usage_chunk()
-    last = found[-1][0]
+    stream, chunks, last = _usage_chunk_position(shared, capabilities)
     others = [n for n, c in enumerate(chunks) if n != last and c.get("usage") is not None]
     expect(
         not others,
