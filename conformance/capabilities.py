@@ -33,10 +33,10 @@ from typing import Any
 
 import pytest
 
-from .checks import expect, not_applicable, short
-from .client import NOT_JSON, Exchange, RequestSpec
-from .dialect import named_params
+from .checks import expect, not_applicable
+from .client import Exchange, RequestSpec
 from .outcomes import UNSUPPORTED_PREFIX
+from .rejections import describe_answer, error_of, has_envelope, named_params
 
 CAPABILITIES: dict[str, str] = {
     "streaming": "stream: true (server-sent events)",
@@ -146,7 +146,7 @@ class Capabilities:
                 self.learned[name] = CapabilityState("inconsistent", self.learned[name].evidence)
             self.learned.setdefault(name, CapabilityState("supported"))
             return
-        answer = _answer(exchange)
+        answer = describe_answer(exchange)
         expect(
             exchange.error is None,
             f"a complete answer to a request using {CAPABILITIES[name]}",
@@ -154,7 +154,7 @@ class Capabilities:
             exchange,
             note="a transport failure says nothing about the capability; its verdict is left open",
         )
-        clean = exchange.status == 400 and _has_envelope(exchange)
+        clean = exchange.status == 400 and has_envelope(exchange)
         if not clean:
             self.learned[name] = CapabilityState("broken", answer)
             expect(
@@ -242,9 +242,7 @@ def _mentions(exchange: Exchange, params: tuple[str, ...]) -> bool:
     """Distinctive names (with an underscore) written in the message, quoted or not:
     OpenAI says "image_url is only supported by certain models" with a ``param`` that
     points at the part's ``type``."""
-    body = exchange.json
-    error = body.get("error") if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
+    message = (error_of(exchange) or {}).get("message")
     if not isinstance(message, str):
         return False
     return any("_" in p and re.search(rf"\b{re.escape(p)}\b", message) for p in params)
@@ -262,25 +260,6 @@ def _gate_core(name: str, exchange: Exchange | None) -> None:
     expect(
         exchange.ok,
         f"HTTP 200: every OpenAI model accepts {CORE[name]}",
-        _answer(exchange),
+        describe_answer(exchange),
         exchange,
     )
-
-
-def _has_envelope(exchange: Exchange) -> bool:
-    body = exchange.json
-    return (
-        body is not NOT_JSON
-        and isinstance(body, dict)
-        and isinstance(body.get("error"), dict)
-        and isinstance(body["error"].get("message"), str)
-    )
-
-
-def _answer(exchange: Exchange) -> str:
-    if exchange.error:
-        return f"transport error: {exchange.error}"
-    body: Any = exchange.json
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return f"HTTP {exchange.status}: {short(body['error'].get('message'), 200)}"
-    return f"HTTP {exchange.status}: {short(exchange.body[:200])}"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .checks import REGISTRY, CheckInfo
+from .request_fields import OPTIONAL_SENT
 
 # Which request fields each check (by ID prefix) exercises; the most specific prefix wins.
 FIELD_RULES: dict[str, tuple[str, ...]] = {
@@ -33,21 +34,7 @@ FIELD_RULES: dict[str, tuple[str, ...]] = {
     "tools.parallel": ("tools", "tool_choice", "parallel_tool_calls"),
     "sdk.stream_tools": ("tools", "tool_choice", "stream"),
     "messages.": ("messages",),
-    # The optional-field battery's fields (tests/test_layers.py keeps this equal to the
-    # battery in test_params.py: the catalogue imports no check module).
-    "params.optional_field": (
-        "user",
-        "metadata",
-        "store",
-        "modalities",
-        "prediction",
-        "safety_identifier",
-        "prompt_cache_key",
-        "parallel_tool_calls",
-        "tools",
-        "service_tier",
-        "verbosity",
-    ),
+    "params.optional_field": OPTIONAL_SENT,
     "params.stream_options": ("stream_options",),
     "params.unknown": (),
     "stream.": ("stream",),

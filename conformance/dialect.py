@@ -25,11 +25,11 @@ any of it by hand (``--token-limit-field``, ``--no-temperature``, ``--no-seed``,
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import NOT_JSON, Exchange, RequestSpec
+from .client import Exchange, RequestSpec
+from .rejections import describe_answer, named_params, rejection_names
 
 TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
 DEFAULT_TEMPERATURE = 0
@@ -46,8 +46,6 @@ HEADROOM_FLOOR = 64
 HEADROOM_CAP = 2048
 PROBE_PROMPT = "Reply with the single word: ready"
 PROBE_TOKENS = 16
-
-_QUOTED = re.compile(r"""['"`]([A-Za-z_][A-Za-z0-9_.\[\]]*)['"`]""")
 
 
 @dataclass
@@ -148,39 +146,7 @@ def use(dialect: Dialect) -> None:
     _CURRENT = dialect
 
 
-# --- reading rejections ---------------------------------------------------------------------
-
-
-def error_of(exchange: Exchange) -> dict[str, Any] | None:
-    body = exchange.json
-    if body is NOT_JSON or not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return None
-    return body["error"]
-
-
-def named_params(exchange: Exchange) -> set[str]:
-    """The request parameters a rejection names: its ``param`` and names quoted in its message.
-
-    ``param`` paths (``messages[0].content[1].image_url``, ``body.messages``) yield every
-    segment, so a rejection of a nested field names the top-level field and the part.
-    """
-    error = error_of(exchange)
-    if error is None:
-        return set()
-    names: set[str] = set()
-    param = error.get("param")
-    texts = [param] if isinstance(param, str) else []
-    message = error.get("message")
-    if isinstance(message, str):
-        texts += _QUOTED.findall(message)
-    for text in texts:
-        names.update(s for s in re.split(r"[.\[\]]+", text) if s and not s.isdigit())
-    return names
-
-
-def rejection_names(exchange: Exchange, params: tuple[str, ...] | frozenset[str]) -> bool:
-    """True when ``exchange`` is a 400 whose error names one of ``params``."""
-    return exchange.status == 400 and bool(named_params(exchange) & set(params))
+# --- reading replies ------------------------------------------------------------------------
 
 
 def reasoning_seen(body: Any) -> tuple[int, str | None, bool]:
@@ -230,7 +196,7 @@ def negotiate(transport: Any, model: str, overrides: Overrides) -> Dialect:
             break
         answer = probe("base request, adjusted")
     if not answer.ok:
-        dialect.notes.append(f"base request still rejected: {_describe(answer)}")
+        dialect.notes.append(f"base request still rejected: {describe_answer(answer)}")
         return dialect
     tokens, visible, starved = reasoning_seen(answer.json)
     if not (tokens or visible or starved):
@@ -253,7 +219,7 @@ def _adjust(dialect: Dialect, answer: Exchange, overrides: Overrides) -> bool:
     if answer.status != 400:
         return False
     names = named_params(answer)
-    why = _describe(answer)
+    why = describe_answer(answer)
     if "max_tokens" in names and dialect.token_field == "max_tokens" and not overrides.token_field:
         dialect.token_field = "max_completion_tokens"
         dialect.notes.append(f"max_completion_tokens: max_tokens rejected ({why})")
@@ -283,19 +249,10 @@ def _choose_effort(dialect: Dialect, probe: Any) -> None:
             dialect.notes.append(f"reasoning_effort {effort}: accepted, {tokens} reasoning tokens")
             return
         if not rejection_names(answer, ("reasoning_effort",)):
-            dialect.notes.append(f"reasoning_effort {effort}: {_describe(answer)}; not used")
+            dialect.notes.append(f"reasoning_effort {effort}: {describe_answer(answer)}; not used")
             break
         dialect.notes.append(f"reasoning_effort {effort}: rejected")
     dialect.reasoning_effort = None
-
-
-def _describe(exchange: Exchange) -> str:
-    if exchange.error:
-        return f"transport error: {exchange.error}"
-    error = error_of(exchange)
-    if error is not None and isinstance(error.get("message"), str):
-        return f"HTTP {exchange.status}: {error['message'][:160]}"
-    return f"HTTP {exchange.status}"
 
 
 # --- options and wiring -----------------------------------------------------------------------

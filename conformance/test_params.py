@@ -3,61 +3,17 @@ unknown parameters (INFO)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from .capabilities import _has_envelope
 from .checks import check, expect, observe, short
 from .client import RequestSpec
 from .exchanges import Planned, chat_body, describe_status, expect_rejected, send_batch
-from .schemas import load_schema
-
-
-def _enum(name: str) -> list[str]:
-    """Every enum value of a request field, read from the spec so new values are tried too."""
-    defs = load_schema("request")["$defs"]
-
-    def values(node: Any) -> list[str]:
-        if isinstance(node, dict):
-            if "enum" in node:
-                return [v for v in node["enum"] if isinstance(v, str)]
-            if "$ref" in node:
-                return values(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return [
-                v
-                for key in ("anyOf", "oneOf", "allOf")
-                for sub in node.get(key, [])
-                for v in values(sub)
-            ]
-        return []
-
-    for part in defs["CreateChatCompletionRequest"]["allOf"]:
-        if name in part.get("properties", {}):
-            return values(part["properties"][name])
-        if "$ref" in part:
-            props = defs[part["$ref"].rsplit("/", 1)[-1]].get("properties", {})
-            if name in props:
-                return values(props[name])
-    return []
-
+from .rejections import has_envelope
+from .request_fields import OPTIONAL
 
 #: Accepted by every OpenAI model, reasoning or not; reasoning_effort has its own checks
 #: (reasoning.effort_values), which also require a rejection to name it.
 CORE_FIELDS = ("user", "metadata", "store")
-TOOL = {"type": "function", "function": {"name": "noop", "parameters": {"type": "object"}}}
-OPTIONAL: dict[str, dict[str, Any]] = {
-    "user": {"user": "chatcompat-user-1"},
-    "metadata": {"metadata": {"suite": "chatcompat"}},
-    "store": {"store": False},
-    "modalities": {"modalities": ["text"]},
-    "prediction": {"prediction": {"type": "content", "content": "Hello"}},
-    "safety_identifier": {"safety_identifier": "chatcompat-hash-1"},
-    "prompt_cache_key": {"prompt_cache_key": "chatcompat"},
-    "parallel_tool_calls": {"parallel_tool_calls": True, "tools": [TOOL]},
-    **{f"service_tier={v}": {"service_tier": v} for v in _enum("service_tier")},
-    **{f"verbosity={v}": {"verbosity": v} for v in _enum("verbosity")},
-}
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +56,7 @@ def test_optional_field(optional, case):
             describe_status(exchange) + f": {short(exchange.body[:200])}",
             exchange,
         )
-    clean_rejection = exchange.status == 400 and _has_envelope(exchange)
+    clean_rejection = exchange.status == 400 and has_envelope(exchange)
     expect(
         exchange.ok or clean_rejection,
         "HTTP 200, or 400 with an error envelope",

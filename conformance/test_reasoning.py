@@ -26,23 +26,15 @@ from .exchanges import (
     streamed_content,
     with_limit,
 )
-from .schemas import load_schema
+from .rejections import named_params, rejection_names
+from .request_fields import REASONING_EFFORTS
 
 THINK_TAGS = ("<think>", "</think>")
 #: A budget far below any reasoning a reasoning model does before answering.
 EXHAUSTED_BUDGET = 4
 
 
-def _efforts() -> list[str]:
-    """reasoning_effort's documented values, read from the spec so new ones are tried too."""
-    field = load_schema("request").get("properties", {}).get("reasoning_effort", {})
-    for node in [field, *field.get("anyOf", []), *field.get("oneOf", [])]:
-        if isinstance(node, dict) and "enum" in node:
-            return [v for v in node["enum"] if isinstance(v, str)]
-    return ["none", "minimal", "low", "medium", "high", "xhigh"]
-
-
-EFFORTS = _efforts()
+EFFORTS = list(REASONING_EFFORTS)  # read from the spec
 
 
 @pytest.fixture(scope="session")
@@ -112,10 +104,9 @@ def test_effort_values(reasoned, effort):
     if exchange.ok:
         return
     expect(
-        dialect.rejection_names(exchange, ("reasoning_effort",)),
+        rejection_names(exchange, ("reasoning_effort",)),
         f"HTTP 200, or a 400 naming reasoning_effort for reasoning_effort={effort!r}",
-        f"{describe_status(exchange)}, naming "
-        f"{sorted(dialect.named_params(exchange)) or 'nothing'}",
+        f"{describe_status(exchange)}, naming {sorted(named_params(exchange)) or 'nothing'}",
         exchange,
     )
 

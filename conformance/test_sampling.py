@@ -23,6 +23,7 @@ from .exchanges import (
     sent_limit,
     streamed_content,
 )
+from .rejections import says_unsupported
 
 N = 2
 #: An answer that repeats one word, so that a penalty on repeats has something to change.
@@ -276,19 +277,9 @@ def test_different_seeds(sampled, capabilities):
 def test_range_accepted(sampled, capabilities, case):
     exchange = sampled[case]
     name = case.split("=")[0]
-    if _says_unsupported(exchange, name):  # a model without the parameter, not wrong bounds
+    if says_unsupported(exchange, name):  # a model without the parameter, not wrong bounds
         capabilities.gate(RANGE_CAPABILITY[name], exchange)
     expect(exchange.ok, "HTTP 200", describe_status(exchange), exchange)
-
-
-def _says_unsupported(exchange, name: str) -> bool:
-    """A 400 naming ``name`` that says the model does not support it (OpenAI's reasoning
-    models: code unsupported_parameter / unsupported_value), rather than "out of range"."""
-    if not dialect.rejection_names(exchange, (name,)):
-        return False
-    error = dialect.error_of(exchange) or {}
-    words = f"{error.get('code')} {error.get('message')}".lower()
-    return "unsupported" in words or "not supported" in words
 
 
 @check(

@@ -18,6 +18,7 @@ from suite_runner import SuiteRun, run_many, run_suite, suite_args
 from conformance import dialect
 from conformance.capabilities import Capabilities
 from conformance.client import Exchange, RequestSpec
+from conformance.rejections import named_params
 
 #: profile -> the capabilities it must lose, each with the parameter its evidence names.
 LOST = {
@@ -124,7 +125,7 @@ NAMED = [
 
 @pytest.mark.parametrize(("body", "names"), NAMED)
 def test_named_params(body, names):
-    assert dialect.named_params(_exchange(400, body)) == names
+    assert named_params(_exchange(400, body)) == names
 
 
 @dataclass

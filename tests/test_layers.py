@@ -86,7 +86,7 @@ def test_tools_import_no_check_module(module: str) -> None:
 
 
 def test_catalogue_lists_the_optional_field_battery() -> None:
-    """The catalogue repeats the battery's field list (so it need not import it): keep equal."""
+    """The catalogue lists what the battery sends (both read conformance.request_fields)."""
     from conformance.catalog import FIELD_RULES
     from conformance.test_params import OPTIONAL
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from ..request_fields import OPTIONAL
 from .fault_messages import EXPECTED_MESSAGES
 from .reasoning import FAULT_TABLE as REASONING_FAULTS
 from .reasoning import PROFILES
@@ -31,18 +32,7 @@ class Fault:
         return self.messages.get(check_id) or self.messages.get(check_id.split("[")[0])
 
 
-_OPTIONAL_CASES = (
-    "user",
-    "metadata",
-    "store",
-    "modalities",
-    "prediction",
-    "safety_identifier",
-    "prompt_cache_key",
-    "parallel_tool_calls",
-    *(f"service_tier={v}" for v in ("auto", "default", "flex", "scale", "priority", "fast")),
-    *(f"verbosity={v}" for v in ("low", "medium", "high")),
-)
+_OPTIONAL_CASES = tuple(OPTIONAL)
 _INVALID_CASES = (
     "malformed_json",
     "missing_messages",

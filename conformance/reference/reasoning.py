@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..request_fields import REASONING_EFFORTS
 from .validation import ApiError
 
 PROFILES: dict[str, str] = {
@@ -165,8 +166,8 @@ def thought(count: int) -> list[str]:
     return [words[0].capitalize(), *(" " + w for w in words[1:])] if words else []
 
 
-_MISSING_EFFORTS = ("none", "xhigh")  # documented values the "reasoning" profile rejects
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")  # the spec's enum
+_EFFORTS = REASONING_EFFORTS  # the spec's enum
+_MISSING_EFFORTS = tuple(v for v in _EFFORTS if v not in EFFORT_TOKENS)  # the profile rejects
 
 #: (name, divergence, checks it breaks, check -> expected message fragment); faults.py turns
 #: these into Fault entries (kept here, beside the behaviour they distort).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..request_fields import OPTIONAL_FIELDS
 from .validation import ApiError
 
 # fault name -> request fields it silently drops
@@ -27,19 +28,6 @@ IGNORED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 MEDIA_PARTS = ("image_url", "input_audio")
-OPTIONAL_FIELDS = (
-    "user",
-    "metadata",
-    "store",
-    "service_tier",
-    "reasoning_effort",
-    "verbosity",
-    "modalities",
-    "prediction",
-    "safety_identifier",
-    "prompt_cache_key",
-    "parallel_tool_calls",
-)
 
 
 def _has_part(body: dict[str, Any], kind: str) -> bool:
