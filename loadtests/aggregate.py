@@ -23,9 +23,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .censored import censored_view
-from .metrics import Sample
-from .stats import summarize
+from loadtests.censored import censored_view
+from loadtests.metrics import Sample
+from loadtests.stats import summarize
 
 PER_REQUEST_LIMITS = ("ttft_ms", "tpot_ms", "e2e_ms", "itl_max_ms")
 

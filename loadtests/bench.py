@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conformance.ports import free_port, wait_for_port
+from conformance.transport.ports import free_port, wait_for_port
 
 DEFAULTS = [
     "--headless",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .metrics import Sample
-from .stats import summarize
+from loadtests.metrics import Sample
+from loadtests.stats import summarize
 
 WARN_SHARE = 0.01
 INTERRUPTED = "interrupted"

@@ -22,11 +22,11 @@ import gevent
 from locust import events
 from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, MasterRunner, WorkerRunner
 
-from .recorder import REPORT_KEY
-from .rows import StatsRows
-from .run_state import RunState, state_of
-from .settings import Settings, add_arguments
-from .slo import parse_gates
+from loadtests.recorder import REPORT_KEY
+from loadtests.rows import StatsRows
+from loadtests.run_state import RunState, state_of
+from loadtests.settings import Settings, add_arguments
+from loadtests.slo import parse_gates
 
 logger = logging.getLogger("chatcompat")
 PLAN_MESSAGE = "chatcompat_plan"
@@ -174,7 +174,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 
 def finish(environment: Any, final: bool) -> None:
     """Write the reports and apply the SLO gates (exit code only at the end of the process)."""
-    from .report import write_reports  # imported late: plotting libraries are slow to load
+    from loadtests.report import write_reports  # imported late: plotting libraries are slow to load
 
     state = state_of(environment)
     if state.recorder.test_start_wall is None:

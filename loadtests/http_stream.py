@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from conformance.sse import Event, SSEDecoder
+from conformance.transport.sse import Event, SSEDecoder
 
 READ_SIZE = 65536
 PROBE_SIZE = 5  # the shortest possible chunk ("0\r\n\r\n"): a probe never reads past one
@@ -200,7 +200,7 @@ class EventSplitter:
     Those are split directly (about 1 us instead of 5), an unfinished one kept until its end
     arrives. The first payload that is anything else (a comment, CRLF framing, a multi-line
     event) hands this stream, from the start of the pending event on, to
-    ``conformance.sse.SSEDecoder`` for good, so the WHATWG rules decide every other case.
+    ``conformance.transport.sse.SSEDecoder`` for good, so the WHATWG rules decide every other case.
     """
 
     def __init__(self) -> None:
@@ -336,7 +336,8 @@ class StreamingClient:
     ) -> Response:
         """Send one request and read the whole response.
 
-        ``on_events`` receives each batch of SSE events (``conformance.sse.Event``, stamped with
+        ``on_events`` receives each batch of SSE events (``conformance.transport.sse.Event``,
+        stamped with
         the read that completed them) as soon as a read completes them; it may raise to abort.
         A reused keep-alive connection the server had already closed is retried once.
         ``issued`` (a ``perf_counter`` reading) lets the caller start the clock itself, so

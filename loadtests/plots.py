@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .aggregate import Window, chunk_arrivals, end_wall
-from .metrics import Sample
-from .stats import percentile
+from loadtests.aggregate import Window, chunk_arrivals, end_wall
+from loadtests.metrics import Sample
+from loadtests.stats import percentile
 
 try:
     import matplotlib

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .metrics import Sample
+from loadtests.metrics import Sample
 
 FIELDS = (
     "start_wall",

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .aggregate import Window, aggregate, parse_goodput
-from .censored import warning
-from .dialect import describe
-from .metrics import Sample
-from .recorder import Step
-from .slo import Verdict, check, parse_gates
+from loadtests.aggregate import Window, aggregate, parse_goodput
+from loadtests.censored import warning
+from loadtests.dialect import describe
+from loadtests.metrics import Sample
+from loadtests.recorder import Step
+from loadtests.slo import Verdict, check, parse_gates
 
 CSV_FIELDS = (
     "worker",
@@ -142,7 +142,7 @@ def write_reports(state: Any, environment: Any) -> Outcome:
     document["files"] = {k: p.name for k, p in outcome.paths.items()}
     outcome.paths["json"].write_text(json.dumps(document, indent=2, default=_json_default))
     write_csv(outcome.paths["csv"], samples, overall, steps)
-    from .report_html import render_html
+    from loadtests.report_html import render_html
 
     outcome.paths["html"].write_text(render_html(document, samples, overall, steps))
     print_summary(result, step_results, outcome, outcome.paths, notes)

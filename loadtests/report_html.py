@@ -11,9 +11,9 @@ import html
 import json
 from typing import Any
 
-from . import plots
-from .aggregate import Window
-from .metrics import Sample
+from loadtests import plots
+from loadtests.aggregate import Window
+from loadtests.metrics import Sample
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}

@@ -18,7 +18,7 @@ from typing import Any
 
 import gevent
 
-from .metrics import Sample
+from loadtests.metrics import Sample
 
 BATCH = 16  # Locust events fired per idle slot: about 80 us of work
 

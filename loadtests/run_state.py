@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .dialect import TokenField
-from .http_stream import StreamError, StreamingClient
-from .recorder import Recorder
-from .schedule import ArrivalSchedule
-from .settings import Settings
-from .workload import Prompts
+from loadtests.dialect import TokenField
+from loadtests.http_stream import StreamError, StreamingClient
+from loadtests.recorder import Recorder
+from loadtests.schedule import ArrivalSchedule
+from loadtests.settings import Settings
+from loadtests.workload import Prompts
 
 
 class RunState:

@@ -17,10 +17,10 @@ import gevent
 from gevent import GreenletExit
 from locust import User, constant, task
 
-from .http_stream import StreamError, StreamingClient
-from .metrics import Sample, StreamMeter
-from .run_state import state_of
-from .workload import request_body
+from loadtests.http_stream import StreamError, StreamingClient
+from loadtests.metrics import Sample, StreamMeter
+from loadtests.run_state import state_of
+from loadtests.workload import request_body
 
 PATH = "/chat/completions"
 SPIN_S = 0.001

@@ -1,4 +1,4 @@
-"""The hostile tests' view of ``conformance.runner``: one fresh working directory per run.
+"""The hostile tests' view of ``conformance.face.runner``: one fresh working directory per run.
 
 The command line is the one a user types (``python -m pytest --pyargs conformance``), run in
 ``workdir`` with reports in ``workdir/reports`` and the output in ``workdir/output.txt``, so
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conformance import runner
-from conformance.runner import SuiteRun
+from conformance.face import runner
+from conformance.face.runner import SuiteRun
 
 MeasuredRun = SuiteRun
 RUN_TIMEOUT_S = 150.0

@@ -6,7 +6,7 @@ project's whole test suite per mutant (the fault matrix alone is ~150 suite runs
 suite runs that can see it: the clean run and the faults that break the checks of the
 mutated function (or of its module, for a shared helper).
 
-Operators, applied one at a time to ``conformance/test_*.py``:
+Operators, applied one at a time to ``conformance/checks/*.py``:
 
 * ``drop-expect``: ``expect(cond, ...)`` -> ``expect(True, ...)`` (the assertion is gone);
 * ``flip-compare``: the first comparison of an ``expect`` condition is negated or moved off
@@ -42,10 +42,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "conformance"
+CHECKS = PACKAGE / "checks"
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 #: Modules other sessions own or that need the SDK and recorded data: not mutated here.
-EXCLUDED = {"test_sdk.py", "test_reasoning.py"}
+EXCLUDED = {"__init__.py", "sdk.py", "reasoning.py"}
 FLIPS = {
     ast.Eq: ast.NotEq,
     ast.NotEq: ast.Eq,
@@ -63,7 +64,7 @@ FLIPS = {
 @dataclass
 class Mutant:
     name: str
-    module: str  # file name under conformance/
+    module: str  # file name under conformance/checks/
     old: str  # exact source text replaced (first occurrence after ``line``)
     new: str
     line: int = 0
@@ -77,56 +78,56 @@ class Mutant:
 HAND_MUTANTS = [
     Mutant(
         "stream-skips-include-usage-stream",
-        "test_streaming.py",
+        "stream.py",
         "    return (shared.stream, extra)\n",
         "    return (shared.stream,)\n",
         checks=["stream.chunk_object"],
     ),
     Mutant(
         "null-content-always-allowed",
-        "test_response.py",
+        "response.py",
         "return isinstance(content, str) or (content is None and explained)",
         "return isinstance(content, str) or content is None",
         checks=["response.content_string"],
     ),
     Mutant(
         "tool-deltas-grouped-across-choices",
-        "test_tools.py",
+        "tools.py",
         'calls.setdefault((choice, delta["index"]), []).append(delta)',
         'calls.setdefault((0, delta["index"]), []).append(delta)',
         checks=["tools.stream_deltas"],
     ),
     Mutant(
         "tool-delta-name-not-required",
-        "test_tools.py",
+        "tools.py",
         'if not (head.get("id") and _call_type_ok(head) and call_name(head)):',
         'if not (head.get("id") and _call_type_ok(head)):',
         checks=["tools.stream_deltas"],
     ),
     Mutant(
         "tool-delta-type-not-required",
-        "test_tools.py",
+        "tools.py",
         'if not (head.get("id") and _call_type_ok(head) and call_name(head)):',
         'if not (head.get("id") and call_name(head)):',
         checks=["tools.stream_deltas"],
     ),
     Mutant(
         "usage-shape-judged-without-usage-chunk",
-        "test_usage.py",
+        "usage.py",
         "    if not found:\n        _no_usage_chunk()\n    number, chunk = found[-1]\n",
         "    if not found:\n        return\n    number, chunk = found[-1]\n",
         checks=["usage.stream_chunk_empty_choices"],
     ),
     Mutant(
         "structured-refusal-read-as-not-json",
-        "test_structured_output.py",
+        "response_format.py",
         "    if content is None and refusal:\n",
         "    if False:\n",
         checks=["response_format.json_schema"],
     ),
     Mutant(
         "media-accepted-and-ignored-passes",
-        "test_messages.py",
+        "messages.py",
         "        tokens[0] > tokens[1],\n",
         "        tokens[0] >= tokens[1],\n",
         checks=["messages.image_input"],
@@ -169,7 +170,7 @@ def _functions(tree: ast.Module) -> Iterator[tuple[ast.FunctionDef, ast.AST]]:
 
 def generated_mutants() -> list[Mutant]:
     out = []
-    for path in sorted(PACKAGE.glob("test_*.py")):
+    for path in sorted(CHECKS.glob("*.py")):
         if path.name in EXCLUDED:
             continue
         source = path.read_text()
@@ -331,7 +332,7 @@ def judge(mutant: Mutant, origin: str, baselines: dict, scratch: Path) -> Mutant
     jobs = plan_for(mutant.checks)
     root = scratch / mutant.name.replace(":", "_")
     copy = _copy_package(scratch / "pristine" / "pkg" / "conformance", root)
-    target = copy / mutant.module
+    target = copy / "checks" / mutant.module
     try:
         target.write_text(apply(mutant, target.read_text()))
     except ValueError as exc:

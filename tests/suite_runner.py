@@ -1,12 +1,12 @@
-"""The project's tests run the suite through ``conformance.runner``; these are their shortcuts
+"""The project's tests run the suite through ``conformance.face.runner``; these are their shortcuts
 (the names test modules import: SuiteRun, run_suite, run_many, suite_args, API_KEY)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from conformance import runner
-from conformance.runner import SuiteRun
+from conformance.face import runner
+from conformance.face.runner import SuiteRun
 
 __all__ = ["API_KEY", "SuiteRun", "fault_url", "run_many", "run_suite", "suite_args"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.test_response import content_allowed
-from conformance.test_sampling import repeats
-from conformance.test_tools import _argument_problems, call_name, stream_call_problems
+from conformance.checks.response import content_allowed
+from conformance.checks.sampling import repeats
+from conformance.checks.tools import _argument_problems, call_name, stream_call_problems
 
 CUSTOM_CALL = {
     "id": "call_custom_1",

@@ -7,7 +7,7 @@ import time
 import pytest
 from suite_runner import API_KEY, run_suite
 
-from conformance.ports import free_port
+from conformance.transport.ports import free_port
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from suite_runner import SuiteRun, run_many, run_suite, suite_args
 
-from conformance import dialect
-from conformance.capabilities import Capabilities
-from conformance.client import Exchange, RequestSpec
-from conformance.rejections import named_params
+from conformance.api import dialect
+from conformance.api.capabilities import Capabilities
+from conformance.api.rejections import named_params
+from conformance.transport.client import Exchange, RequestSpec
 
 #: profile -> the capabilities it must lose, each with the parameter its evidence names.
 LOST = {
@@ -183,8 +183,8 @@ class _Result:
 def test_reconcile_turns_a_rejected_use_into_a_failure_whatever_the_order():
     capabilities = Capabilities()
     capabilities.accepted_by["stop"] = "stop string"
-    capabilities.rejected_checks["stop"] = ["conformance/test_stop.py::test_x[array]"]
-    results = {"stop.x[array]": _Result("conformance/test_stop.py::test_x[array]", "unsupported")}
+    capabilities.rejected_checks["stop"] = ["conformance/checks/stop.py::test_x[array]"]
+    results = {"stop.x[array]": _Result("conformance/checks/stop.py::test_x[array]", "unsupported")}
     assert capabilities.reconcile(results) == 1
     assert results["stop.x[array]"].outcome == "fail"
     assert capabilities.summary()["stop"]["status"] == "inconsistent"

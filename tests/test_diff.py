@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from report_samples import results
 
-from conformance import diff
+from conformance.face import diff
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_unreadable_input_is_a_usage_error(tmp_path, runs, text, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(text)
     assert diff.main([str(bad), str(runs[1])]) == diff.EXIT_USAGE
-    assert "conformance.diff:" in capsys.readouterr().err
+    assert "conformance.face.diff:" in capsys.readouterr().err
     assert diff.main([str(tmp_path / "missing.json"), str(runs[1])]) == diff.EXIT_USAGE
 
 

@@ -14,8 +14,8 @@ import pytest
 from browser import Elements, dump_dom, matrix_counts, requires_chromium
 from suite_runner import run_suite
 
-from conformance.client import Exchange, RequestSpec
-from conformance.exchanges import OK_EXPECTED, describe_status
+from conformance.exchanges.shared import OK_EXPECTED, describe_status
+from conformance.transport.client import Exchange, RequestSpec
 
 #: fail + not_applicable (no usage chunk), fail (bad total), warn (refusal key omitted).
 FAULTS = "no_usage_chunk,usage_total_wrong,omit_refusal"

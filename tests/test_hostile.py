@@ -41,7 +41,7 @@ SDK_CHECKS = ("sdk.plain_completion", "sdk.stream")
 # with Transport.sdk_http_client() (a 1 GiB body or a drip otherwise hangs or bloats the run).
 SDK_BOUNDED = (
     "sdk_http_client"
-    in Path(__file__).parents[1].joinpath("conformance", "test_sdk.py").read_text()
+    in Path(__file__).parents[1].joinpath("conformance", "checks", "sdk.py").read_text()
 )
 MAX_RSS_MB = 400  # a suite process stays far below this whatever the endpoint sends
 
@@ -261,7 +261,7 @@ def _failing_messages(run: MeasuredRun, check_ids: tuple[str, ...]) -> dict[str,
 def test_behaviour_is_reported(catalogue: Catalogue, case_id: str) -> None:
     case = CASES[CASE_IDS.index(case_id)]
     if case.select == SDK and not SDK_BOUNDED:
-        pytest.skip("conformance/test_sdk.py does not use Transport.sdk_http_client() yet")
+        pytest.skip("conformance/checks/sdk.py does not use Transport.sdk_http_client() yet")
     run = catalogue.runs[case_id]
     output = run.output
     assert "Traceback" not in output, output[-3000:]

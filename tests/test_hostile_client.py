@@ -13,8 +13,8 @@ import httpx
 import pytest
 from hostile_server import HostileServer
 
-from conformance import findings
-from conformance.client import (
+from conformance.reference import ReferenceConfig, ReferenceServer
+from conformance.transport.client import (
     Breaker,
     Exchange,
     Failure,
@@ -25,8 +25,8 @@ from conformance.client import (
     parse_retry_after,
     retry_delay,
 )
-from conformance.reference import ReferenceConfig, ReferenceServer
-from conformance.sse import Event
+from conformance.transport.sse import Event
+from conformance.verdicts import findings
 
 KEY = "sk-client-3e8d1f0a9b7c6d5e"
 CHAT = {"model": "chatcompat-ref-1", "messages": [{"role": "user", "content": "hi"}]}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import entry, plugin
+from conformance.face import entry, plugin
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_ENV = {"OPENAI_BASE_URL": "localhost:8000", "OPENAI_API_KEY": "sk-inert-test\r"}

@@ -12,16 +12,16 @@ import threading
 
 import pytest
 
-from conformance.sse import Event
+from conformance.transport.sse import Event
 from loadtests.aggregate import Window, aggregate, parse_goodput
 from loadtests.http_stream import ChunkedDecoder, EventSplitter, StreamError, StreamingClient
 from loadtests.metrics import Sample, StreamMeter
 from loadtests.recorder import Recorder, to_row
 from loadtests.schedule import ArrivalSchedule
+from loadtests.selfbench.truth import TruthRecord, compare
 from loadtests.settings import Settings
 from loadtests.slo import check, parse_gates
 from loadtests.stats import percentile, summarize
-from loadtests.truth import TruthRecord, compare
 from loadtests.workload import Prompts, request_body
 
 ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import peer_tools
-from loadtests.peer_tools import Measured
-from loadtests.peers import Row, judge
-from loadtests.peers_report import replace_section, table, verdicts
-from loadtests.truth import TruthRecord
+from loadtests.selfbench import peer_tools
+from loadtests.selfbench.peer_tools import Measured
+from loadtests.selfbench.peers import Row, judge
+from loadtests.selfbench.peers_report import replace_section, table, verdicts
+from loadtests.selfbench.truth import TruthRecord
 
 MS = 1_000_000  # ns
 SECONDS = 10.0

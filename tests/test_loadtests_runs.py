@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.servers.process import free_port, wait_for_port
+from realservers.process import free_port, wait_for_port
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py")
 KEY = f"sk-chatcompat-secret-{uuid.uuid4().hex}"

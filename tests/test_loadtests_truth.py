@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.sse import Event
+from conformance.transport.sse import Event
 from loadtests.aggregate import Window, aggregate
 from loadtests.censored import warning
 from loadtests.dialect import TokenField, describe, names_max_tokens
@@ -25,7 +25,15 @@ from loadtests.report import run_notes
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py")
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-TRUTH = (sys.executable, "-m", "loadtests.truth_server", "--port", "0", "--max-seconds", "60")
+TRUTH = (
+    sys.executable,
+    "-m",
+    "loadtests.selfbench.truth_server",
+    "--port",
+    "0",
+    "--max-seconds",
+    "60",
+)
 LOCUST = (
     *(sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary"),
     *("-u", "2", "-r", "2", "-t", "3s", "--max-tokens", "8", "--ignore-eos"),

@@ -17,7 +17,7 @@ FAST = (
 )
 IDENTITY = mutation.Mutant(
     "identity",
-    "test_response.py",
+    "response.py",
     "def content_allowed",
     "def content_allowed",
     checks=["response.content_string"],

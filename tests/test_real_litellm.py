@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.servers import expectations
-from conformance.servers.suite_runner import SuiteRun, run_suite
-from conformance.servers.targets import start_target
+from realservers import expectations
+from realservers.suite_runner import SuiteRun, run_suite
+from realservers.targets import start_target
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTATIONS = ROOT / "expectations" / "litellm.toml"

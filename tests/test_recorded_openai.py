@@ -34,8 +34,8 @@ import pytest
 from replay_server import CORPUS, UNKNOWN_MODEL, Recording, ReplayServer, Route, load_corpus
 from suite_runner import SuiteRun, run_many
 
-from conformance.schemas import schema_errors
-from conformance.sse import decode_all
+from conformance.api.schemas import schema_errors
+from conformance.transport.sse import decode_all
 
 RECORDINGS = load_corpus()
 LICENSES = {"MIT", "Apache-2.0", "BSD-3-Clause", "BSD-2-Clause"}

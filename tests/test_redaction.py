@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from suite_runner import API_KEY, run_suite, suite_args
 
-from conformance.client import Exchange, RequestSpec
-from conformance.evidence import REDACTED, Redactor, curl_command, format_exchange, redact_url
+from conformance.transport.client import Exchange, RequestSpec
+from conformance.verdicts.evidence import (
+    REDACTED,
+    Redactor,
+    curl_command,
+    format_exchange,
+    redact_url,
+)
 
 
 def test_redactor_removes_key_and_bearer_tokens():

@@ -9,7 +9,7 @@ import pytest
 from suite_runner import API_KEY
 
 from conformance.reference.__main__ import main as reference_main
-from conformance.sse import decode_all
+from conformance.transport.sse import decode_all
 
 USER = [{"role": "user", "content": "Say something."}]
 TOOL = {

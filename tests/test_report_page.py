@@ -11,8 +11,8 @@ import pytest
 from browser import Elements, dump_dom, matrix_counts, requires_chromium, screenshot
 from report_samples import CHECKS, HOSTILE, results
 
-from conformance import report_page
-from conformance.badge import badge_text, render_badge
+from conformance.face import report_page
+from conformance.face.badge import badge_text, render_badge
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.schemas import load_schema, schema_dir, schema_errors
+from conformance.api.schemas import load_schema, schema_dir, schema_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT.parent / "shared/reference/openai-openapi/normalized_2020_12"
@@ -88,6 +88,6 @@ def test_all_schemas_are_valid_2020_12():
 
 
 def test_readme_catalogue_is_current():
-    from conformance.catalog import main
+    from conformance.face.catalog import main
 
     assert main(["--check", str(ROOT / "README.md")]) == 0

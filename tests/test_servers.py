@@ -1,4 +1,4 @@
-"""Tests for conformance.servers: process management, model cache, expectation files and the
+"""Tests for realservers: process management, model cache, expectation files and the
 compatibility page, the run-and-compare CLI (on the reference server), a real llama.cpp run."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.servers import expectations as ex
-from conformance.servers import models
-from conformance.servers.expectations import Expectation, ExpectationFile
-from conformance.servers.models import ModelChecksumError, ModelSpec, ensure_model
-from conformance.servers.process import ManagedProcess, ServerStartError, free_port
+from realservers import expectations as ex
+from realservers import models
+from realservers.expectations import Expectation, ExpectationFile
+from realservers.models import ModelChecksumError, ModelSpec, ensure_model
+from realservers.process import ManagedProcess, ServerStartError, free_port
 
 PY = sys.executable
 
@@ -223,7 +223,7 @@ def test_model_checksum_mismatch_raises_and_leaves_nothing(
 @pytest.mark.real_server
 def test_llamacpp_server_answers_a_chat_completion(tmp_path: Path) -> None:
     pytest.importorskip("xllamacpp", reason="xllamacpp (llama.cpp server wheel) not installed")
-    from conformance.servers.llamacpp import llamacpp_server
+    from realservers.llamacpp import llamacpp_server
 
     key = "sk-test-chatcompat"
     with llamacpp_server(api_key=key, log_path=tmp_path / "llamacpp.log") as srv:
@@ -353,8 +353,8 @@ def test_problems_requires_a_one_line_why_for_every_non_pass() -> None:
 
 
 def test_compat_doc_has_overview_and_triaged_rows_per_server() -> None:
-    from conformance.checks import CheckInfo, Level
-    from conformance.servers import compat_doc
+    from conformance.verdicts.check import CheckInfo, Level
+    from realservers import compat_doc
 
     registry = {
         "errors.invalid_is_400": CheckInfo("errors.invalid_is_400", Level.MUST, "400 | please"),
@@ -392,7 +392,7 @@ def test_compat_doc_has_overview_and_triaged_rows_per_server() -> None:
 
 
 def test_litellm_config_references_keys_by_environment_only() -> None:
-    from conformance.servers.litellm_proxy import MASTER_KEY_ENV, UPSTREAM_KEY_ENV, render_config
+    from realservers.litellm_proxy import MASTER_KEY_ENV, UPSTREAM_KEY_ENV, render_config
 
     text = render_config("smollm2-135m", "http://127.0.0.1:9/v1", timeout=30)
     assert f"master_key: os.environ/{MASTER_KEY_ENV}" in text
@@ -412,7 +412,7 @@ def reference_target(monkeypatch: pytest.MonkeyPatch):
     import contextlib
 
     from conformance.reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
-    from conformance.servers import targets
+    from realservers import targets
 
     faults: list[str] = []
 
@@ -437,7 +437,7 @@ def reference_target(monkeypatch: pytest.MonkeyPatch):
 def test_cli_updates_then_compares_and_shows_a_readable_diff(
     tmp_path: Path, reference_target: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conformance.servers.cli import main
+    from realservers.cli import main
 
     exp = tmp_path / "expectations" / "ref.toml"
     doc = tmp_path / "docs" / "compatibility.md"

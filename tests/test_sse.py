@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from conformance.sse import SSEDecoder, SSEError, decode_all
+from conformance.transport.sse import SSEDecoder, SSEError, decode_all
 
 STREAM = (
     b'data: {"a": 1}\n\n'

@@ -25,7 +25,7 @@ from itertools import pairwise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.sse import SSEDecoder, SSEError
+from conformance.transport.sse import SSEDecoder, SSEError
 
 EXAMPLES = int(os.environ.get("CHATCOMPAT_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(

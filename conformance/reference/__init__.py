@@ -1,8 +1,8 @@
 """The embedded reference server: a small, faithful, deterministic OpenAI-compatible server."""
 
-from .app import DEFAULT_MODEL, ReferenceConfig, create_app
-from .faults import FAULTS, VARIANTS
-from .server import ReferenceServer
+from conformance.reference.app import DEFAULT_MODEL, ReferenceConfig, create_app
+from conformance.reference.faults import FAULTS, VARIANTS
+from conformance.reference.server import ReferenceServer
 
 __all__ = [
     "DEFAULT_MODEL",

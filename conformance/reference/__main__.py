@@ -8,9 +8,9 @@ from pathlib import Path
 
 import uvicorn
 
-from .app import DEFAULT_MODEL, ReferenceConfig, create_app
-from .faults import FAULTS, VARIANTS, parse_names
-from .reasoning import PROFILES
+from conformance.reference.app import DEFAULT_MODEL, ReferenceConfig, create_app
+from conformance.reference.faults import FAULTS, VARIANTS, parse_names
+from conformance.reference.reasoning import PROFILES
 
 
 def _parser() -> argparse.ArgumentParser:

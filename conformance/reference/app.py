@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import reasoning, render, request_faults
-from .faults import parse_names
-from .validation import ApiError, parse_body, validate_request
+from conformance.reference import reasoning, render, request_faults
+from conformance.reference.faults import parse_names
+from conformance.reference.validation import ApiError, parse_body, validate_request
 
 DEFAULT_MODEL = "chatcompat-ref-1"
 MODEL_CREATED = 1735689600

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from ..request_fields import OPTIONAL
-from .fault_messages import EXPECTED_MESSAGES
-from .reasoning import FAULT_TABLE as REASONING_FAULTS
-from .reasoning import PROFILES
+from conformance.api.request_fields import OPTIONAL
+from conformance.reference.fault_messages import EXPECTED_MESSAGES
+from conformance.reference.reasoning import FAULT_TABLE as REASONING_FAULTS
+from conformance.reference.reasoning import PROFILES
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..request_fields import REASONING_EFFORTS
-from .validation import ApiError
+from conformance.api.request_fields import REASONING_EFFORTS
+from conformance.reference.validation import ApiError
 
 PROFILES: dict[str, str] = {
     "reasoning": "OpenAI reasoning model (gpt-5 / o-series behaviour in Chat Completions)",

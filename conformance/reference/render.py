@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import model, reasoning
+from conformance.reference import model, reasoning
 
 SYSTEM_FINGERPRINT = "fp_chatcompat_ref"
 

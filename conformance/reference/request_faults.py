@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..request_fields import OPTIONAL_FIELDS
-from .validation import ApiError
+from conformance.api.request_fields import OPTIONAL_FIELDS
+from conformance.reference.validation import ApiError
 
 # fault name -> request fields it silently drops
 IGNORED_FIELDS: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ from types import TracebackType
 
 import uvicorn
 
-from .app import ReferenceConfig, create_app
+from conformance.reference.app import ReferenceConfig, create_app
 
 
 class ReferenceServer:

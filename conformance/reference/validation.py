@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from ..schemas import load_schema
+from conformance.api.schemas import load_schema
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 # Benchmark knobs some servers offer (vLLM, SGLang); the reference honours them too.

@@ -1,0 +1,185 @@
+"""errors.*: authentication and invalid requests get HTTP errors with OpenAI's error envelope."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.api.schemas import schema_errors
+from conformance.exchanges.shared import (
+    AUTH_CASES,
+    INVALID_CASE_IDS,
+    describe_status,
+    expect_rejected,
+    invalid_cases,
+)
+from conformance.transport.client import NOT_JSON
+from conformance.verdicts.check import check, expect, not_applicable, short
+
+PARAMS = {name: case.param for name, case in invalid_cases("m").items()}
+
+
+def _envelope(exchange) -> dict:
+    """The inner error object, or a failed check explaining what came back instead."""
+    body = exchange.json
+    expect(
+        body is not NOT_JSON,
+        'a JSON body {"error": {...}}',
+        f"not JSON: {short(exchange.body[:200])}",
+        exchange,
+    )
+    error = body.get("error") if isinstance(body, dict) else None
+    expect(
+        isinstance(error, dict),
+        'an envelope {"error": {"message", "type", "param", "code"}}',
+        short(body),
+        exchange,
+    )
+    expect(
+        isinstance(error.get("message"), str) and error["message"] != "",
+        "error.message, a non-empty string",
+        short(error),
+        exchange,
+    )
+    expect(isinstance(error.get("type"), str), "error.type, a string", short(error), exchange)
+    return error
+
+
+@check(
+    "errors.auth",
+    "MUST",
+    "A request without a valid API key is rejected with 401 and the error envelope.",
+)
+@pytest.mark.parametrize("case", list(AUTH_CASES))
+def test_auth(errors, case):
+    if case not in errors.auth:
+        not_applicable("no API key configured for this run: authentication cannot be tested")
+    exchange = errors.auth[case]
+    expect(exchange.status == 401, "HTTP 401", describe_status(exchange), exchange)
+    _envelope(exchange)
+
+
+@check(
+    "errors.invalid_is_400",
+    "MUST",
+    "An invalid request is answered 400 Bad Request: never 2xx (silently accepted), never "
+    "5xx (crash), not 422.",
+)
+@pytest.mark.parametrize("case", INVALID_CASE_IDS)
+def test_invalid_is_400(errors, case):
+    exchange = errors.invalid[case]
+    expect_rejected(exchange)
+
+
+@check(
+    "errors.invalid_envelope",
+    "MUST",
+    'Errors carry the envelope {"error": {"message": str, "type": str, "param", "code"}}.',
+)
+@pytest.mark.parametrize("case", INVALID_CASE_IDS)
+def test_invalid_envelope(errors, case):
+    exchange = errors.invalid[case]
+    expect(
+        exchange.status is not None and exchange.status >= 400,
+        "an HTTP error status",
+        describe_status(exchange),
+        exchange,
+    )
+    _envelope(exchange)
+
+
+@check(
+    "errors.invalid_names_param",
+    "SHOULD",
+    "error.param names the offending field (e.g. 'temperature', 'messages[0].role').",
+)
+@pytest.mark.parametrize("case", [c for c in INVALID_CASE_IDS if PARAMS[c]])
+def test_invalid_names_param(errors, case):
+    exchange = errors.invalid[case]
+    if not (exchange.status and exchange.status >= 400):
+        not_applicable("the request was not rejected (errors.invalid_is_400 reports it)")
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    param = error.get("param")
+    expect(
+        isinstance(param, str) and param.startswith(PARAMS[case]),
+        f"param naming {PARAMS[case]!r}",
+        short(param),
+        exchange,
+    )
+
+
+@check(
+    "errors.envelope_types",
+    "SHOULD",
+    "Error fields have the spec's types: message and type strings, param and code string or "
+    "null (an integer code breaks typed clients).",
+)
+def test_envelope_types(errors):
+    judged = 0
+    for exchange in errors.all():
+        body = exchange.json
+        if (
+            exchange.status
+            and exchange.status >= 400
+            and isinstance(body, dict)
+            and "error" in body
+        ):
+            judged += 1
+            problems = schema_errors(body, "error")
+            expect(
+                not problems,
+                "an error object valid against the spec's Error schema",
+                "; ".join(problems),
+                exchange,
+            )
+    if not judged:
+        not_applicable("no error response carried an 'error' object to inspect")
+
+
+@check(
+    "errors.are_json",
+    "MUST",
+    "Error responses are JSON (Content-Type application/json), so clients can parse them.",
+)
+def test_are_json(errors):
+    judged = 0
+    for exchange in errors.all():
+        if exchange.status and exchange.status >= 400:
+            judged += 1
+            expect(
+                exchange.content_type == "application/json" and exchange.json is not NOT_JSON,
+                "a JSON body with Content-Type application/json",
+                f"{exchange.header('content-type')!r}: {short(exchange.body[:120])}",
+                exchange,
+            )
+    if not judged:
+        not_applicable("no request got an error status, so no error body to inspect")
+
+
+@check(
+    "errors.unknown_model",
+    "SHOULD",
+    "A model that does not exist gets 404 (or 400) with the error envelope. Single-model "
+    "servers often answer with their one model instead, which hides typos: SHOULD.",
+)
+def test_unknown_model(errors):
+    exchange = errors.unknown_model
+    expect(exchange.status in (400, 404), "HTTP 404 (or 400)", describe_status(exchange), exchange)
+    _envelope(exchange)
+
+
+@check(
+    "errors.stream_invalid_is_http_error",
+    "MUST",
+    "An invalid streaming request fails with an HTTP error status before any event, not "
+    "with 200 and an error inside the stream.",
+)
+def test_stream_invalid_is_http_error(errors):
+    exchange = errors.stream_invalid
+    if exchange is None:
+        not_applicable(
+            "the server rejected none of the invalid requests without streaming "
+            "(see errors.invalid_is_400), so there is no streaming error path to compare"
+        )
+    expect(exchange.status == 400, "HTTP 400 before any event", describe_status(exchange), exchange)
+    expect(not exchange.events, "no server-sent events", f"{len(exchange.events)} events", exchange)

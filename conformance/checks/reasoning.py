@@ -1,0 +1,215 @@
+"""Reasoning models: token accounting, reasoning_effort, budgets, and where reasoning text goes.
+
+Reasoning models spend hidden tokens before any visible output. OpenAI counts them in
+``usage.completion_tokens`` and ``completion_tokens_details.reasoning_tokens`` and against
+``max_completion_tokens``; vendors (DeepSeek, vLLM, llama.cpp, ...) also return the reasoning
+text, in a ``reasoning_content`` or ``reasoning`` field. Checks whose premise the endpoint
+does not meet (no reasoning seen) end as not applicable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.api import dialect
+from conformance.api.rejections import named_params, rejection_names
+from conformance.api.request_fields import REASONING_EFFORTS
+from conformance.exchanges.shared import (
+    chat_body,
+    choices_of,
+    describe_status,
+    first_choice,
+    ok_json,
+    ok_stream,
+    streamed_content,
+    with_limit,
+)
+from conformance.transport.client import Exchange, RequestSpec
+from conformance.verdicts.check import check, expect, not_applicable, short
+
+THINK_TAGS = ("<think>", "</think>")
+#: A budget far below any reasoning a reasoning model does before answering.
+EXHAUSTED_BUDGET = 4
+
+
+EFFORTS = list(REASONING_EFFORTS)  # read from the spec
+
+
+@pytest.fixture(scope="session")
+def reasoned(endpoint) -> dict[str, Exchange | None]:
+    """One request per reasoning_effort value, and one with a budget reasoning uses up."""
+    model = endpoint.model
+    specs = [
+        RequestSpec(
+            f"reasoning_effort={v}", json=chat_body(model, max_tokens=8, reasoning_effort=v)
+        )
+        for v in EFFORTS
+    ]
+    current = dialect.current()
+    if current.reasoning:
+        body = chat_body(model)
+        body.pop("reasoning_effort", None)  # the model's default effort: it reasons for sure
+        body = with_limit(body, current.token_field, EXHAUSTED_BUDGET)
+        specs.append(RequestSpec(f"{current.token_field}={EXHAUSTED_BUDGET}", json=body))
+    sent = endpoint.transport.send_all(specs)
+    out: dict[str, Exchange | None] = dict(zip(EFFORTS, sent, strict=False))
+    out["exhausted"] = sent[len(EFFORTS)] if current.reasoning else None
+    return out
+
+
+def _reasoning_tokens(usage: Any) -> int | None:
+    details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
+    value = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@check(
+    "reasoning.tokens_within_completion",
+    "MUST",
+    "completion_tokens_details.reasoning_tokens breaks completion_tokens down: reasoning "
+    "tokens are part of the completion tokens, so never more than them.",
+)
+def test_tokens_within_completion(shared):
+    judged = 0
+    for exchange in (shared.plain, shared.stream_usage):
+        usage = exchange.usage
+        reasoning = _reasoning_tokens(usage)
+        if reasoning is None:
+            continue
+        judged += 1
+        completion = usage.get("completion_tokens")
+        expect(
+            isinstance(completion, int) and reasoning <= completion,
+            "reasoning_tokens <= completion_tokens",
+            f"reasoning_tokens {reasoning} > completion_tokens {short(completion)} "
+            f"in '{exchange.label}'",
+            exchange,
+        )
+    if not judged:
+        not_applicable("no usage carried completion_tokens_details.reasoning_tokens")
+
+
+@check(
+    "reasoning.effort_values",
+    "MUST",
+    "reasoning_effort: one of the documented values (none, minimal, low, medium, high, xhigh, "
+    "by model). A value the model does not support is rejected with a 400 naming "
+    "reasoning_effort, never a server error.",
+)
+@pytest.mark.parametrize("effort", EFFORTS)
+def test_effort_values(reasoned, effort):
+    exchange = reasoned[effort]
+    if exchange.ok:
+        return
+    expect(
+        rejection_names(exchange, ("reasoning_effort",)),
+        f"HTTP 200, or a 400 naming reasoning_effort for reasoning_effort={effort!r}",
+        f"{describe_status(exchange)}, naming {sorted(named_params(exchange)) or 'nothing'}",
+        exchange,
+    )
+
+
+@check(
+    "reasoning.budget_finish_length",
+    "MUST",
+    "max_completion_tokens bounds reasoning and visible tokens together: when reasoning uses "
+    'up the budget, the choice ends with finish_reason "length" (and little or no content).',
+)
+def test_budget_finish_length(reasoned):
+    exchange = reasoned["exhausted"]
+    if exchange is None:
+        not_applicable("no reasoning was seen at preflight: there is no reasoning budget to use up")
+    choice = first_choice(ok_json(exchange))
+    spent = _reasoning_tokens(exchange.usage)
+    content = (choice.get("message") or {}).get("content")
+    if not (spent is not None and spent >= EXHAUSTED_BUDGET) and content:
+        not_applicable(
+            f"the model did not use up the {EXHAUSTED_BUDGET}-token budget on reasoning "
+            f"(reasoning_tokens {spent}, content {short(content, 80)})"
+        )
+    expect(
+        choice.get("finish_reason") == "length",
+        f'finish_reason "length" when reasoning used up the {EXHAUSTED_BUDGET}-token budget',
+        f"{short(choice.get('finish_reason'))} (reasoning_tokens {spent})",
+        exchange,
+    )
+
+
+@check(
+    "reasoning.no_think_tags",
+    "SHOULD",
+    "Reasoning text belongs in a reasoning field (or nowhere), never in message content: "
+    "clients show content to users and parse it as the answer.",
+)
+def test_no_think_tags(shared):
+    texts = {
+        shared.plain.label: (first_choice(ok_json(shared.plain)).get("message") or {}).get(
+            "content"
+        ),
+        shared.stream.label: streamed_content(ok_stream(shared.stream)),
+    }
+    for (label, text), exchange in zip(texts.items(), (shared.plain, shared.stream), strict=True):
+        leaked = [tag for tag in THINK_TAGS if isinstance(text, str) and tag in text]
+        expect(
+            not leaked,
+            "content without <think> blocks",
+            f"{' and '.join(leaked)} in the content of '{label}': {short(text, 160)}",
+            exchange,
+        )
+
+
+def _delta_fields(chunks: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(kind, position) of every non-empty reasoning or content delta of choice 0."""
+    seen = []
+    for position, chunk in enumerate(chunks):
+        for choice in choices_of(chunk):
+            delta = choice.get("delta") if choice.get("index") == 0 else None
+            if not isinstance(delta, dict):
+                continue
+            seen += [(f, position) for f in dialect.REASONING_FIELDS if delta.get(f)]
+            if delta.get("content"):
+                seen.append(("content", position))
+    return seen
+
+
+@check(
+    "reasoning.stream_reasoning_first",
+    "SHOULD",
+    "Streamed reasoning deltas (reasoning_content / reasoning) come before the first content "
+    "delta: clients show reasoning as it happens, then the answer.",
+)
+def test_stream_reasoning_first(shared):
+    seen = _delta_fields(ok_stream(shared.stream))
+    reasoning = [p for f, p in seen if f != "content"]
+    content = [p for f, p in seen if f == "content"]
+    if not reasoning:
+        not_applicable("the stream carried no reasoning deltas")
+    expect(
+        not content or max(reasoning) < min(content),
+        "every reasoning delta before the first content delta",
+        f"reasoning delta at chunk {max(reasoning)} after content began at chunk {min(content)}",
+        shared.stream,
+    )
+
+
+@check(
+    "reasoning.stream_matches_message",
+    "SHOULD",
+    "Streamed and non-streamed replies put reasoning text in the same field, so one client "
+    "parser serves both.",
+)
+def test_stream_matches_message(shared):
+    message = first_choice(ok_json(shared.plain)).get("message") or {}
+    in_message = {f for f in dialect.REASONING_FIELDS if message.get(f)}
+    in_stream = {f for f, _ in _delta_fields(ok_stream(shared.stream)) if f != "content"}
+    if not in_message and not in_stream:
+        not_applicable("neither the message nor the stream carried reasoning text")
+    expect(
+        in_message == in_stream,
+        "the same reasoning field streamed and not",
+        f"message: {sorted(in_message) or 'none'}; stream deltas: {sorted(in_stream) or 'none'}",
+        shared.plain,
+        shared.stream,
+    )

@@ -1,0 +1,268 @@
+"""response.*: the shape of a non-streamed chat.completion object."""
+
+from __future__ import annotations
+
+import time
+
+from conformance.api.schemas import schema_errors
+from conformance.exchanges.shared import choices_of, ok_json
+from conformance.verdicts.check import check, expect, not_applicable, observe, short
+
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
+
+
+@check(
+    "response.content_type_json",
+    "MUST",
+    "A non-streamed response is a JSON document (Content-Type: application/json).",
+)
+def test_content_type_json(shared):
+    ok_json(shared.plain)
+    actual = shared.plain.header("content-type")
+    expect(
+        shared.plain.content_type == "application/json",
+        "Content-Type application/json",
+        repr(actual),
+        shared.plain,
+    )
+
+
+@check(
+    "response.schema",
+    "MUST",
+    "The response validates against CreateChatCompletionResponse (OpenAI OpenAPI spec).",
+)
+def test_schema(shared):
+    errors = schema_errors(ok_json(shared.plain), "response")
+    expect(not errors, "no schema errors", "; ".join(errors), shared.plain)
+
+
+@check("response.object", "MUST", "object: The object type, which is always chat.completion.")
+def test_object(shared):
+    body = ok_json(shared.plain)
+    expect(
+        body.get("object") == "chat.completion",
+        "object == 'chat.completion'",
+        short(body.get("object")),
+        shared.plain,
+    )
+
+
+@check("response.id_nonempty", "MUST", "id: A unique identifier for the chat completion.")
+def test_id(shared):
+    value = ok_json(shared.plain).get("id")
+    expect(
+        isinstance(value, str) and value != "", "a non-empty string id", short(value), shared.plain
+    )
+
+
+@check(
+    "response.created_integer",
+    "MUST",
+    "created: The Unix timestamp (in seconds) of when the chat completion was created "
+    "(type integer).",
+)
+def test_created_integer(shared):
+    value = ok_json(shared.plain).get("created")
+    expect(
+        isinstance(value, int) and not isinstance(value, bool),
+        "an integer",
+        short(value),
+        shared.plain,
+    )
+
+
+@check(
+    "response.created_recent",
+    "MUST",
+    "created is a Unix timestamp in seconds: close to the current time, not milliseconds.",
+)
+def test_created_recent(shared):
+    value = ok_json(shared.plain).get("created")
+    now = time.time()
+    expect(
+        isinstance(value, (int, float)) and abs(now - value) < 24 * 3600,
+        f"within a day of now ({int(now)})",
+        short(value),
+        shared.plain,
+        note="a value ~1000x too large means milliseconds",
+    )
+
+
+@check("response.model_present", "MUST", "model: The model used for the chat completion.")
+def test_model_present(shared):
+    value = ok_json(shared.plain).get("model")
+    expect(
+        isinstance(value, str) and value != "",
+        "a non-empty model string",
+        short(value),
+        shared.plain,
+    )
+
+
+@check(
+    "response.choice_indices",
+    "MUST",
+    "choices[].index: The index of the choice in the list of choices (0..n-1).",
+)
+def test_choice_indices(shared):
+    choices = choices_of(ok_json(shared.plain))
+    indices = [c.get("index") for c in choices]
+    expect(
+        indices == list(range(len(choices))) and indices,
+        "indices [0] for n=1",
+        short(indices),
+        shared.plain,
+    )
+
+
+@check("response.message_role", "MUST", "message.role: The role of the author: 'assistant'.")
+def test_message_role(shared):
+    choices = choices_of(ok_json(shared.plain))
+    roles = [(c.get("message") or {}).get("role") for c in choices]
+    expect(
+        bool(roles) and all(r == "assistant" for r in roles),
+        "role 'assistant'",
+        short(roles),
+        shared.plain,
+    )
+
+
+def content_allowed(message: dict) -> bool:
+    """content is a string, or null beside what replaces it: tool_calls, a legacy
+    function_call, or a refusal string (all three seen in OpenAI's own responses)."""
+    content = message.get("content")
+    explained = (
+        bool(message.get("tool_calls"))
+        or isinstance(message.get("function_call"), dict)
+        or isinstance(message.get("refusal"), str)
+    )
+    return isinstance(content, str) or (content is None and explained)
+
+
+@check(
+    "response.content_string",
+    "MUST",
+    "message.content: The contents of the message (a string; null only with tool calls, a "
+    "legacy function_call or a refusal).",
+)
+def test_content_string(shared):
+    for choice in choices_of(ok_json(shared.plain)):
+        message = choice.get("message") or {}
+        expect(
+            content_allowed(message),
+            "a string (null only with tool_calls, function_call or a refusal)",
+            short(message.get("content")),
+            shared.plain,
+        )
+
+
+@check(
+    "response.finish_reason_enum",
+    "MUST",
+    "finish_reason is one of stop, length, tool_calls, content_filter, function_call.",
+)
+def test_finish_reason(shared):
+    reasons = [c.get("finish_reason") for c in choices_of(ok_json(shared.plain))]
+    expect(
+        bool(reasons) and all(r in FINISH_REASONS for r in reasons),
+        f"one of {FINISH_REASONS}",
+        short(reasons),
+        shared.plain,
+    )
+
+
+@check(
+    "response.refusal_key",
+    "SHOULD",
+    "message.refusal is a required (nullable) key; many servers omit it, which typed "
+    "clients may reject.",
+)
+def test_refusal_key(shared):
+    for choice in choices_of(ok_json(shared.plain)):
+        expect(
+            "refusal" in (choice.get("message") or {}),
+            "message.refusal present (null ok)",
+            "key missing",
+            shared.plain,
+        )
+
+
+@check(
+    "response.logprobs_key",
+    "INFO",
+    "choices[].logprobs is a required, nullable key in the spec, but OpenAI itself omits it "
+    "(reasoning, audio and search models, recorded), so omitting it is reported, not judged.",
+)
+def test_logprobs_key(shared):
+    choices = choices_of(ok_json(shared.plain))
+    omitted = [c.get("index") for c in choices if "logprobs" not in c]
+    observe(
+        f"choices[].logprobs omitted (choices {omitted}), as OpenAI does for some models"
+        if omitted
+        else "choices[].logprobs present",
+        shared.plain,
+    )
+
+
+@check(
+    "response.no_tool_calls_without_tools",
+    "MUST",
+    "A request without tools gets no tool_calls (there is nothing to call; clients that see "
+    "tool_calls run their tool loop on it).",
+)
+def test_no_tool_calls_without_tools(shared):
+    calls = [(c.get("message") or {}).get("tool_calls") for c in choices_of(ok_json(shared.plain))]
+    present = [x for x in calls if x]
+    expect(not present, "no tool_calls (the request had no tools)", short(present), shared.plain)
+
+
+@check(
+    "response.refusal_null",
+    "MUST",
+    "message.refusal is null on an ordinary answer: a refusal string beside the content of a "
+    "plain greeting makes clients show a refusal that never happened.",
+)
+def test_refusal_null(shared):
+    messages = [c.get("message") or {} for c in choices_of(ok_json(shared.plain))]
+    answered = [m for m in messages if isinstance(m.get("content"), str) and m["content"]]
+    if not answered:
+        not_applicable("no choice answered with content, so a refusal may be genuine")
+    refusals = [m.get("refusal") for m in answered if m.get("refusal") is not None]
+    expect(
+        not refusals, "refusal null beside the content", f"refusal {short(refusals)}", shared.plain
+    )
+
+
+@check(
+    "response.distinct_ids",
+    "MUST",
+    "id: A unique identifier for the chat completion: two completions never share one (logs, "
+    "caches and stores key on it).",
+)
+def test_distinct_ids(shared):
+    ids = [ok_json(shared.plain).get("id")]
+    for stream in (shared.stream, shared.stream_usage):
+        chunks = [] if stream is None or not stream.ok else stream.chunks
+        ids += [chunks[0].get("id")] if chunks else []
+    ids = [i for i in ids if isinstance(i, str) and i]
+    if len(ids) < 2:
+        not_applicable("fewer than two completions revealed an id to compare")
+    expect(
+        len(set(ids)) == len(ids),
+        f"{len(ids)} different ids for {len(ids)} completions",
+        short(ids),
+        shared.plain,
+    )
+
+
+@check(
+    "response.no_logprobs_unrequested",
+    "SHOULD",
+    "choices[].logprobs is null (or absent) when logprobs were not requested: OpenAI sends "
+    "none, and they cost bandwidth on every response.",
+)
+def test_no_logprobs_unrequested(shared):
+    blocks = [c.get("logprobs") for c in choices_of(ok_json(shared.plain))]
+    sent = [b for b in blocks if b is not None]
+    expect(not sent, "logprobs null (not requested)", short(sent, 120), shared.plain)

@@ -1,0 +1,163 @@
+"""response_format: json_object gives JSON; json_schema (strict) gives JSON valid against it.
+
+The prompts do not ask for JSON, and the schema needs two keys a plain answer cannot supply:
+a server that accepts response_format and ignores it fails even when its model would have
+obliged a prompt that asked. (json_object requires the word "json" somewhere in the
+messages, so its prompt carries it only as an inert tag, not as an instruction.) A refusal
+(content null, a refusal string) is a valid answer to structured output, not "not JSON".
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from conformance.exchanges.shared import (
+    Planned,
+    chat_body,
+    choices_of,
+    first_choice,
+    message_of,
+    ok_json,
+    ok_stream,
+    send_batch,
+    streamed_content,
+    streamed_finish_reasons,
+)
+from conformance.transport.client import RequestSpec
+from conformance.verdicts.check import check, expect, not_applicable, short
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 40},
+        "country": {"type": "string", "maxLength": 40},
+    },
+    "required": ["city", "country"],
+    "additionalProperties": False,
+}
+FORMATS = {
+    "json_object": {"type": "json_object"},
+    "json_schema": {
+        "type": "json_schema",
+        "json_schema": {"name": "place", "strict": True, "schema": SCHEMA},
+    },
+}
+QUESTION = "Which city is the capital of France? Answer in one word."
+PROMPTS = {
+    "json_object": f"{QUESTION} [request tag: json-check-1]",
+    "json_schema": QUESTION,
+}
+MODES = ["non-streamed", "streamed"]
+#: Room for {"city": ..., "country": ...} with margin; a small model under a JSON grammar may
+#: ramble into nested objects until cut, which is judged on its start (see _parsed).
+MAX_TOKENS = 96
+
+
+@pytest.fixture(scope="session")
+def structured(endpoint, capabilities):
+    plan = {
+        (kind, mode): Planned(
+            kind,
+            RequestSpec(
+                f"response_format {kind}, {mode}",
+                json=chat_body(
+                    endpoint.model,
+                    messages=[{"role": "user", "content": PROMPTS[kind]}],
+                    response_format=fmt,
+                    max_tokens=MAX_TOKENS,
+                    stream=mode == "streamed",
+                ),
+            ),
+        )
+        for kind, fmt in FORMATS.items()
+        for mode in MODES
+    }
+    return send_batch(endpoint, capabilities, plan)
+
+
+def _streamed_refusal(chunks: list) -> str:
+    return "".join(
+        delta["refusal"]
+        for chunk in chunks
+        for choice in choices_of(chunk)
+        if choice.get("index") == 0
+        and isinstance(delta := choice.get("delta") or {}, dict)
+        and isinstance(delta.get("refusal"), str)
+    )
+
+
+def answer_of(exchange, mode) -> tuple[str | None, str | None, str | None]:
+    """(content, refusal, finish_reason) of choice 0; content None when there is none."""
+    if mode == "streamed":
+        chunks = ok_stream(exchange)
+        refusal = _streamed_refusal(chunks)
+        content = streamed_content(chunks)
+        finish = (streamed_finish_reasons(chunks) or [None])[0]
+        return (content if content or not refusal else None), (refusal or None), finish
+    message = message_of(exchange)
+    refusal = message.get("refusal")
+    finish = first_choice(ok_json(exchange)).get("finish_reason")
+    return message.get("content"), (refusal if isinstance(refusal, str) else None), finish
+
+
+def _parsed(exchange, mode):
+    content, refusal, finish = answer_of(exchange, mode)
+    if content is None and refusal:
+        not_applicable(f"the model refused, as structured output allows: {short(refusal, 120)}")
+    expect(
+        isinstance(content, str),
+        "content (or content null with a refusal string)",
+        f"content {short(content)} without a refusal",
+        exchange,
+    )
+    try:
+        return json.loads(content)
+    except ValueError:
+        if finish == "length":  # OpenAI: the JSON may be partial when cut by the limit
+            expect(
+                content.lstrip().startswith("{"),
+                "output cut at the token limit that starts as a JSON object",
+                short(content),
+                exchange,
+            )
+            not_applicable(
+                f"the JSON was cut at the token limit ({MAX_TOKENS}); it starts as an "
+                f"object but cannot be parsed whole: {short(content, 80)}"
+            )
+        expect(False, "content that parses as JSON", short(content), exchange)
+
+
+@check(
+    "response_format.json_object",
+    "MUST",
+    "json_object enables JSON mode, which guarantees the message the model generates is "
+    "valid JSON.",
+    capability="json_object",
+)
+@pytest.mark.parametrize("mode", MODES)
+def test_json_object(structured, capabilities, mode):
+    exchange = structured[("json_object", mode)]
+    capabilities.gate("json_object", exchange)
+    value = _parsed(exchange, mode)
+    expect(isinstance(value, dict), "a JSON object", short(value), exchange)
+
+
+@check(
+    "response_format.json_schema",
+    "MUST",
+    "json_schema with strict: true: the output matches the supplied JSON schema "
+    "(Structured Outputs).",
+    capability="json_schema",
+)
+@pytest.mark.parametrize("mode", MODES)
+def test_json_schema(structured, capabilities, mode):
+    exchange = structured[("json_schema", mode)]
+    capabilities.gate("json_schema", exchange)
+    value = _parsed(exchange, mode)
+    errors = [e.message for e in Draft202012Validator(SCHEMA).iter_errors(value)]
+    expect(
+        not errors, "content valid against the schema", f"{short(value)}: {errors[:3]}", exchange
+    )

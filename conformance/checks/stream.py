@@ -1,0 +1,304 @@
+"""stream.*: server-sent-event framing and chunk invariants of a streamed completion.
+
+Each check runs over both shared streams (with and without include_usage) unless it is
+about one of them only.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.api import dialect
+from conformance.api.schemas import schema_errors
+from conformance.exchanges.shared import choices_of, ok_json, ok_stream, streamed_content
+from conformance.transport.client import NOT_JSON
+from conformance.verdicts.check import check, expect, not_applicable, observe, short
+
+
+@pytest.fixture(autouse=True)
+def _streaming_offered(shared, capabilities):
+    """Every stream.* check needs streaming: a clean 400 naming ``stream`` makes them
+    unsupported (OpenAI's early o1 models could not stream), and a 200 records it offered."""
+    if shared.stream.ok or shared.stream.status == 400:  # other failures: each check says
+        capabilities.gate("streaming", shared.stream)
+
+
+def _streams(shared):
+    """Both shared streams; the include_usage one only when it was sent and not rejected
+    cleanly (the usage.* checks give that verdict; a clean 400 says nothing about framing)."""
+    extra = shared.stream_usage
+    if extra is None or extra.status == 400:
+        return (shared.stream,)
+    return (shared.stream, extra)
+
+
+@check(
+    "stream.content_type",
+    "MUST",
+    "With stream: true, the response is sent as data-only server-sent events "
+    "(Content-Type: text/event-stream).",
+)
+def test_content_type(shared):
+    for exchange in _streams(shared):
+        ok_stream(exchange)
+        expect(
+            exchange.content_type == "text/event-stream",
+            "Content-Type text/event-stream",
+            repr(exchange.header("content-type")),
+            exchange,
+        )
+
+
+@check(
+    "stream.events_are_json",
+    "MUST",
+    "Every event's data is one JSON chunk object, or the literal [DONE].",
+)
+def test_events_are_json(shared):
+    for exchange in _streams(shared):
+        ok_stream(exchange)
+        bad = [
+            (i, e.data[:80])
+            for i, (e, p) in enumerate(zip(exchange.events, exchange.payloads, strict=True))
+            if p is NOT_JSON or (p != "[DONE]" and not isinstance(p, dict))
+        ]
+        expect(
+            not bad,
+            "every data line to be a JSON object or [DONE]",
+            f"events (index, data) {short(bad)}",
+            exchange,
+        )
+
+
+@check(
+    "stream.chunk_schema",
+    "MUST",
+    "Every chunk validates against CreateChatCompletionStreamResponse (OpenAI OpenAPI spec).",
+)
+def test_chunk_schema(shared):
+    for exchange in _streams(shared):
+        for number, chunk in enumerate(ok_stream(exchange)):
+            errors = schema_errors(chunk, "chunk", limit=5)
+            expect(
+                not errors, "no schema errors", f"chunk {number}: " + "; ".join(errors), exchange
+            )
+
+
+@check(
+    "stream.chunk_object", "MUST", "object: The object type, which is always chat.completion.chunk."
+)
+def test_chunk_object(shared):
+    for exchange in _streams(shared):
+        objects = {c.get("object") for c in ok_stream(exchange)}
+        expect(
+            objects == {"chat.completion.chunk"},
+            "every chunk object 'chat.completion.chunk'",
+            short(sorted(map(str, objects))),
+            exchange,
+        )
+
+
+def _constant(shared, key: str) -> None:
+    for exchange in _streams(shared):
+        values = [c.get(key) for c in ok_stream(exchange)]
+        distinct = list(dict.fromkeys(map(repr, values)))
+        expect(
+            len(distinct) == 1,
+            f"the same {key} on every chunk",
+            f"{len(distinct)} distinct values: {short(distinct)}",
+            exchange,
+        )
+
+
+@check("stream.id_constant", "MUST", "id: Each chunk has the same ID.")
+def test_id_constant(shared):
+    _constant(shared, "id")
+
+
+@check(
+    "stream.created_constant",
+    "MUST",
+    "created: The Unix timestamp of when the completion was created. Each chunk has the "
+    "same timestamp.",
+)
+def test_created_constant(shared):
+    _constant(shared, "created")
+
+
+@check(
+    "stream.model_constant",
+    "MUST",
+    "model: The model to generate the completion (the same for every chunk of one completion).",
+)
+def test_model_constant(shared):
+    _constant(shared, "model")
+
+
+def _by_choice(chunks):
+    """{index: [(chunk number, choice), ...]} in stream order."""
+    out: dict = {}
+    for number, chunk in enumerate(chunks):
+        for choice in choices_of(chunk):
+            out.setdefault(choice.get("index"), []).append((number, choice))
+    return out
+
+
+@check(
+    "stream.first_delta_role",
+    "MUST",
+    "The first delta of each choice carries role: 'assistant' (OpenAI always sends it; "
+    "clients that accumulate messages rely on it).",
+)
+def test_first_delta_role(shared):
+    for exchange in _streams(shared):
+        per_choice = _by_choice(ok_stream(exchange))
+        expect(bool(per_choice), "at least one choice delta", "none", exchange)
+        for index, entries in per_choice.items():
+            delta = entries[0][1].get("delta") or {}
+            expect(
+                delta.get("role") == "assistant",
+                f"choice {index}: first delta with role 'assistant'",
+                f"first delta {short(delta)}",
+                exchange,
+            )
+
+
+@check(
+    "stream.one_finish_reason",
+    "MUST",
+    "finish_reason is null on every chunk but one per choice, which carries the reason.",
+)
+def test_one_finish_reason(shared):
+    for exchange in _streams(shared):
+        per_choice = _by_choice(ok_stream(exchange))
+        expect(bool(per_choice), "at least one choice delta", "none", exchange)
+        for index, entries in per_choice.items():
+            reasons = [c.get("finish_reason") for _, c in entries if c.get("finish_reason")]
+            expect(
+                len(reasons) == 1,
+                f"choice {index}: exactly one non-null finish_reason",
+                f"{len(reasons)}: {short(reasons)}",
+                exchange,
+            )
+
+
+@check(
+    "stream.finish_reason_last",
+    "MUST",
+    "The chunk with a choice's finish_reason is that choice's last chunk.",
+)
+def test_finish_reason_last(shared):
+    judged = 0
+    for exchange in _streams(shared):
+        for index, entries in _by_choice(ok_stream(exchange)).items():
+            finished = [n for n, (_, c) in enumerate(entries) if c.get("finish_reason")]
+            if not finished:
+                continue  # stream.one_finish_reason reports it
+            judged += 1
+            after = entries[finished[0] + 1 :]
+            expect(
+                not after,
+                f"choice {index}: nothing after its finish_reason",
+                f"{len(after)} more chunk(s), first {short(after[0][1]) if after else ''}",
+                exchange,
+            )
+    if not judged:
+        not_applicable("no choice carried a finish_reason (stream.one_finish_reason reports it)")
+
+
+@check(
+    "stream.terminates_with_done",
+    "MUST",
+    "The stream is terminated by a data: [DONE] message, sent exactly once.",
+)
+def test_terminates_with_done(shared):
+    for exchange in _streams(shared):
+        ok_stream(exchange)
+        dones = [i for i, e in enumerate(exchange.events) if e.data == "[DONE]"]
+        tail = exchange.framing.unterminated_tail if exchange.framing else b""
+        note = f"bytes after the last complete event: {tail[-120:]!r}" if tail else None
+        expect(
+            len(dones) == 1,
+            "exactly one data: [DONE] event",
+            f"{len(dones)} [DONE] events among {len(exchange.events)}",
+            exchange,
+            note=note,
+        )
+
+
+@check("stream.nothing_after_done", "MUST", "[DONE] is the last event of the stream.")
+def test_nothing_after_done(shared):
+    judged = 0
+    for exchange in _streams(shared):
+        ok_stream(exchange)
+        dones = [i for i, e in enumerate(exchange.events) if e.data == "[DONE]"]
+        if not dones:
+            continue  # stream.terminates_with_done reports it
+        judged += 1
+        after = exchange.events[dones[0] + 1 :]
+        expect(
+            not after,
+            "no event after [DONE]",
+            f"{len(after)} event(s), first {short(after[0].data) if after else ''}",
+            exchange,
+        )
+    if not judged:
+        not_applicable("no [DONE] event (stream.terminates_with_done reports it)")
+
+
+@check(
+    "stream.events_terminated",
+    "MUST",
+    "Each event ends with a blank line; an event without one is discarded at end of stream "
+    "by WHATWG-conformant clients (EventSource, strict SSE parsers).",
+)
+def test_events_terminated(shared):
+    for exchange in _streams(shared):
+        ok_stream(exchange)
+        tail = exchange.framing.unterminated_tail if exchange.framing else b""
+        expect(
+            not tail.strip(),
+            "the stream to end after a blank line",
+            f"unterminated tail {tail[-200:]!r}",
+            exchange,
+        )
+
+
+@check(
+    "stream.matches_non_streamed",
+    "SHOULD",
+    "Concatenated deltas equal the message content of the same temperature-0, seeded "
+    "request without streaming (real models may differ slightly; hence SHOULD).",
+)
+def test_matches_non_streamed(shared):
+    if not dialect.current().deterministic:
+        not_applicable(
+            "the endpoint does not accept temperature 0 (see the dialect): two samples of the "
+            "same request need not agree"
+        )
+    body = ok_json(shared.plain)
+    message = (choices_of(body) or [{}])[0].get("message") or {}
+    expected = message.get("content")
+    actual = streamed_content(ok_stream(shared.stream))
+    expect(
+        actual == expected,
+        f"streamed content {short(expected)}",
+        short(actual),
+        shared.plain,
+        shared.stream,
+    )
+
+
+@check(
+    "stream.framing",
+    "INFO",
+    "Framing variants the spec allows (no space after 'data:', CRLF, comments) are reported, "
+    "not failed; some hand-written clients choke on them.",
+)
+def test_framing(shared):
+    notes = []
+    for exchange in _streams(shared):
+        ok_stream(exchange)
+        if exchange.framing:
+            notes += exchange.framing.notes()
+    observe("; ".join(dict.fromkeys(notes)) or "plain framing: LF line endings, 'data: ' prefix")

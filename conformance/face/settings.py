@@ -1,0 +1,38 @@
+"""The run's settings and where they are kept: a module of its own so that the plugin (which
+fills them) and the report writers (which read them) both import it without importing each
+other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conformance.api.capabilities import Capabilities
+from conformance.transport.client import Limits
+
+
+@dataclass
+class Settings:
+    """Everything a run needs to know, resolved once from options and environment."""
+
+    base_url: str | None
+    api_key: str | None
+    model: str | None
+    strict: bool
+    reports_dir: Path
+    limits: Limits
+    verify_tls: bool
+    reference_faults: frozenset[str] = frozenset()
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    write_reports: bool = True
+    #: Where the key came from: "option", "environment" or None (no key is sent).
+    key_source: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+
+SETTINGS = pytest.StashKey[Settings]()
