@@ -1,74 +1,18 @@
-"""logprobs / top_logprobs and logit_bias."""
+"""logprobs.*: log probabilities and top_logprobs, plain and streamed."""
 
 from __future__ import annotations
 
 import math
 
-import pytest
-
+from conformance.exchanges.logprobs import TOP
+from conformance.exchanges.logprobs import logprob_entries as _entries
 from conformance.exchanges.shared import (
-    Planned,
-    chat_body,
     choices_of,
     expect_rejected,
-    first_choice,
     message_of,
-    ok_json,
     ok_stream,
-    send_batch,
 )
-from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import check, expect, not_applicable, short
-
-TOP = 3
-#: OpenAI documents integer values; clients also send floats (JSON has no distinction).
-BIAS_FORMS = {"integer": -100, "float": -100.0}
-
-
-@pytest.fixture(scope="session")
-def logprobbed(endpoint, capabilities):
-    model = endpoint.model
-    asked = {"logprobs": True, "top_logprobs": TOP}
-    plan = {
-        "plain": Planned("logprobs", RequestSpec("logprobs", json=chat_body(model, **asked))),
-        "stream": Planned(
-            "logprobs",
-            RequestSpec("logprobs, streamed", json=chat_body(model, stream=True, **asked)),
-        ),
-        "top_only": Planned(
-            "logprobs",
-            RequestSpec("top_logprobs without logprobs", json=chat_body(model, top_logprobs=2)),
-        ),
-        "top_21": Planned(
-            "logprobs",
-            RequestSpec("top_logprobs=21", json=chat_body(model, logprobs=True, top_logprobs=21)),
-        ),
-        "bias_101": Planned(
-            "logit_bias",
-            RequestSpec("logit_bias 101", json=chat_body(model, logit_bias={"10": 101})),
-        ),
-    }
-    for form, value in BIAS_FORMS.items():
-        plan[("bias", form)] = Planned(
-            "logit_bias",
-            RequestSpec(
-                f"logit_bias -100 as {form}", json=chat_body(model, logit_bias={"10": value})
-            ),
-        )
-    return send_batch(endpoint, capabilities, plan)
-
-
-def _entries(exchange) -> list:
-    """choices[0].logprobs.content of a JSON exchange (failing if absent or malformed)."""
-    choice = first_choice(ok_json(exchange))
-    block = choice.get("logprobs")
-    expect(
-        isinstance(block, dict) and isinstance(block.get("content"), list),
-        "choices[0].logprobs = {content: [...]}",
-        short(block),
-        exchange,
-    )
-    return block["content"]
 
 
 def _entry_problems(entry) -> list[str]:
@@ -233,62 +177,3 @@ def test_top_above_20(logprobbed, capabilities):
     capabilities.skip_if_absent("logprobs")
     exchange = logprobbed["top_21"]
     expect_rejected(exchange)
-
-
-@check(
-    "logit_bias.range_validated",
-    "SHOULD",
-    "logit_bias values range from -100 to 100; 101 is rejected with 400.",
-    capability="logit_bias",
-)
-def test_logit_bias_range(logprobbed, capabilities):
-    capabilities.skip_if_absent("logit_bias")
-    exchange = logprobbed["bias_101"]
-    expect_rejected(exchange)
-
-
-@check(
-    "logit_bias.bans_token",
-    "MUST",
-    "logit_bias -100 should result in a ban of the relevant token. Judged when the endpoint "
-    "reveals token ids (an 'id' in logprobs entries, as llama.cpp and vLLM send); not "
-    "applicable otherwise.",
-    capability="logit_bias",
-)
-def test_logit_bias_bans(endpoint, capabilities, logprobbed):
-    capabilities.skip_if_absent("logit_bias")
-    capabilities.skip_if_absent("logprobs")
-    capabilities.gate("logprobs", logprobbed["plain"])
-    ids = [e.get("id") for e in _entries(logprobbed["plain"]) if isinstance(e.get("id"), int)]
-    if not ids:
-        not_applicable(
-            "the endpoint does not reveal token ids, so no token can be targeted "
-            "(logit_bias keys are tokenizer ids)"
-        )
-    banned = ids[0]
-    body = chat_body(endpoint.model, logprobs=True, logit_bias={str(banned): -100})
-    exchange = endpoint.transport.send(RequestSpec(f"logit_bias bans token {banned}", json=body))
-    capabilities.gate("logit_bias", exchange)
-    seen = [e.get("token") for e in _entries(exchange) if e.get("id") == banned]
-    expect(
-        not seen,
-        f"token id {banned} never generated",
-        f"generated as {short(seen)}",
-        exchange,
-        logprobbed["plain"],
-    )
-
-
-@check(
-    "logit_bias.value_forms",
-    "MUST",
-    "logit_bias maps token ids to an integer bias (OpenAI's documented form; floats are the "
-    "same JSON number to many clients): both forms are accepted, or cleanly rejected as "
-    "unsupported, never a 5xx.",
-    capability="logit_bias",
-)
-@pytest.mark.parametrize("form", list(BIAS_FORMS))
-def test_logit_bias_forms(logprobbed, capabilities, form):
-    exchange = logprobbed[("bias", form)]
-    capabilities.gate("logit_bias", exchange)
-    ok_json(exchange)

@@ -25,6 +25,7 @@ import pytest
 
 from conformance.api import dialect
 from conformance.api.capabilities import Capabilities, parse_capabilities
+from conformance.exchanges import limits, logprobs, sampling
 from conformance.exchanges import shared as exchanges
 from conformance.face import reporting
 from conformance.face.entry import ALIAS_PREFIX
@@ -304,7 +305,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = resolve_settings(config)
     config.stash[SETTINGS] = settings
-    config.pluginmanager.register(exchanges, "chatcompat.exchanges")
+    for batch in (exchanges, limits, logprobs, sampling):  # the shared requests, as fixtures
+        config.pluginmanager.register(
+            batch, f"chatcompat.exchanges.{batch.__name__.rsplit('.', 1)[1]}"
+        )
     config.pluginmanager.register(outcomes, "chatcompat.outcomes")
     config.pluginmanager.register(reporting, "chatcompat.reporting")
     outcomes.install(config, Redactor(settings.api_key))

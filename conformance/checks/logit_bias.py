@@ -1,0 +1,74 @@
+"""logit_bias.*: the bias map is validated and -100 bans a token."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.exchanges.logprobs import BIAS_FORMS
+from conformance.exchanges.logprobs import logprob_entries as _entries
+from conformance.exchanges.shared import (
+    chat_body,
+    expect_rejected,
+    ok_json,
+)
+from conformance.transport.client import RequestSpec
+from conformance.verdicts.check import check, expect, not_applicable, short
+
+
+@check(
+    "logit_bias.range_validated",
+    "SHOULD",
+    "logit_bias values range from -100 to 100; 101 is rejected with 400.",
+    capability="logit_bias",
+)
+def test_logit_bias_range(logprobbed, capabilities):
+    capabilities.skip_if_absent("logit_bias")
+    exchange = logprobbed["bias_101"]
+    expect_rejected(exchange)
+
+
+@check(
+    "logit_bias.bans_token",
+    "MUST",
+    "logit_bias -100 should result in a ban of the relevant token. Judged when the endpoint "
+    "reveals token ids (an 'id' in logprobs entries, as llama.cpp and vLLM send); not "
+    "applicable otherwise.",
+    capability="logit_bias",
+)
+def test_logit_bias_bans(endpoint, capabilities, logprobbed):
+    capabilities.skip_if_absent("logit_bias")
+    capabilities.skip_if_absent("logprobs")
+    capabilities.gate("logprobs", logprobbed["plain"])
+    ids = [e.get("id") for e in _entries(logprobbed["plain"]) if isinstance(e.get("id"), int)]
+    if not ids:
+        not_applicable(
+            "the endpoint does not reveal token ids, so no token can be targeted "
+            "(logit_bias keys are tokenizer ids)"
+        )
+    banned = ids[0]
+    body = chat_body(endpoint.model, logprobs=True, logit_bias={str(banned): -100})
+    exchange = endpoint.transport.send(RequestSpec(f"logit_bias bans token {banned}", json=body))
+    capabilities.gate("logit_bias", exchange)
+    seen = [e.get("token") for e in _entries(exchange) if e.get("id") == banned]
+    expect(
+        not seen,
+        f"token id {banned} never generated",
+        f"generated as {short(seen)}",
+        exchange,
+        logprobbed["plain"],
+    )
+
+
+@check(
+    "logit_bias.value_forms",
+    "MUST",
+    "logit_bias maps token ids to an integer bias (OpenAI's documented form; floats are the "
+    "same JSON number to many clients): both forms are accepted, or cleanly rejected as "
+    "unsupported, never a 5xx.",
+    capability="logit_bias",
+)
+@pytest.mark.parametrize("form", list(BIAS_FORMS))
+def test_logit_bias_forms(logprobbed, capabilities, form):
+    exchange = logprobbed[("bias", form)]
+    capabilities.gate("logit_bias", exchange)
+    ok_json(exchange)

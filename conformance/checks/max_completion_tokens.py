@@ -1,0 +1,21 @@
+"""max_completion_tokens.*: the same two requirements as max_tokens.py, on the field that
+replaces it (reasoning models accept only this one)."""
+
+from __future__ import annotations
+
+from conformance.checks.max_tokens import finish_check, limit_check
+from conformance.verdicts.check import check
+
+test_max_completion_tokens_respected = check(
+    "max_completion_tokens.respected",
+    "MUST",
+    "max_completion_tokens: An upper bound for the number of tokens that can be generated for a "
+    "completion.",
+    capability="max_completion_tokens",
+)(limit_check("max_completion_tokens"))
+test_max_completion_tokens_finish_length = check(
+    "max_completion_tokens.finish_length",
+    "MUST",
+    'finish_reason is "length" when max_completion_tokens cuts the output.',
+    capability="max_completion_tokens",
+)(finish_check("max_completion_tokens"))

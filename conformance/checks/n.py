@@ -1,0 +1,132 @@
+"""n.*: several choices per request, streamed and counted in usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.exchanges.sampling import N
+from conformance.exchanges.shared import (
+    choices_of,
+    ok_json,
+    ok_stream,
+    sent_limit,
+    streamed_content,
+)
+from conformance.verdicts.check import check, expect, short
+
+
+@check(
+    "n.choices",
+    "MUST",
+    "n: How many chat completion choices to generate for each input message; choices has "
+    "n entries with index 0..n-1.",
+    capability="n",
+)
+def test_n_choices(sampled, capabilities):
+    capabilities.gate("n", sampled["n"])
+    indices = [c.get("index") for c in choices_of(ok_json(sampled["n"]))]
+    expect(
+        indices == list(range(N)),
+        f"choices with index {list(range(N))}",
+        short(indices),
+        sampled["n"],
+    )
+
+
+@check(
+    "n.stream_choices",
+    "MUST",
+    "Streamed with n > 1, every choice index appears, starts with role 'assistant' and gets "
+    "exactly one finish_reason.",
+    capability="n",
+)
+def test_n_stream_choices(sampled, capabilities):
+    exchange = sampled["n_stream"]
+    capabilities.gate("n", exchange)
+    chunks = ok_stream(exchange)
+    for index in range(N):
+        entries = [c for chunk in chunks for c in choices_of(chunk) if c.get("index") == index]
+        expect(bool(entries), f"deltas for choice {index}", "none", exchange)
+        first = entries[0].get("delta") or {}
+        expect(
+            first.get("role") == "assistant",
+            f"choice {index}: first delta with role",
+            short(first),
+            exchange,
+        )
+        reasons = [c["finish_reason"] for c in entries if c.get("finish_reason")]
+        expect(
+            len(reasons) == 1,
+            f"choice {index}: exactly one finish_reason",
+            short(reasons),
+            exchange,
+        )
+
+
+@check(
+    "n.usage_counts_all_choices",
+    "MUST",
+    "usage.completion_tokens counts the tokens of every choice: with n=2 and both choices cut "
+    "at max_tokens, it is n x max_tokens.",
+    capability="n",
+)
+def test_n_usage(sampled, capabilities):
+    exchange = sampled["n"]
+    capabilities.gate("n", exchange)
+    choices = choices_of(ok_json(exchange))
+    tokens = (exchange.usage or {}).get("completion_tokens")
+    expected, exact = _n_tokens(
+        [(c.get("finish_reason"), (c.get("message") or {}).get("content")) for c in choices],
+        sent_limit(exchange)[1],
+    )
+    expect(
+        tokens == expected if exact else isinstance(tokens, int) and tokens >= expected,
+        f"completion_tokens {'==' if exact else '>='} {expected} (every choice counted)",
+        short(tokens),
+        exchange,
+    )
+
+
+def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
+    """What completion_tokens must be for (finish_reason, content) pairs: ``limit`` (the token
+    limit sent, reasoning headroom included: the limit bounds reasoning and output together)
+    for each choice cut at it, at least 1 for any other with content; exact only when every
+    choice was cut. At temperature 1 a small model may stop a choice early, which still
+    leaves a lower bound that a server counting one choice only falls below."""
+    cut = sum(1 for finish, _ in choices if finish == "length")
+    others = sum(1 for finish, text in choices if finish != "length" and text)
+    return cut * limit + others, cut == len(choices)
+
+
+@check(
+    "n.stream_usage_once",
+    "MUST",
+    "Streamed with n > 1 and stream_options.include_usage, exactly one usage chunk is sent, "
+    "last, for the whole request (every choice), not one per choice.",
+    capability="n",
+)
+def test_n_stream_usage(sampled, capabilities):
+    exchange = sampled["n_stream"]
+    capabilities.gate("n", exchange)
+    chunks = ok_stream(exchange)
+    carrying = [i for i, chunk in enumerate(chunks) if isinstance(chunk.get("usage"), dict)]
+    expect(
+        carrying == [len(chunks) - 1],
+        "one usage chunk, the last",
+        f"usage on chunks {carrying} of {len(chunks)}",
+        exchange,
+    )
+    finishes: dict[Any, Any] = {}
+    for chunk in chunks:
+        for choice in choices_of(chunk):
+            if choice.get("finish_reason"):
+                finishes[choice.get("index")] = choice["finish_reason"]
+    pairs = [(finishes.get(i), streamed_content(chunks, i)) for i in range(N)]
+    expected, exact = _n_tokens(pairs, sent_limit(exchange)[1])
+    tokens = chunks[-1]["usage"].get("completion_tokens")
+    expect(
+        tokens == expected if exact else isinstance(tokens, int) and tokens >= expected,
+        f"completion_tokens {'==' if exact else '>='} {expected} (every choice counted)",
+        short(tokens),
+        exchange,
+    )
