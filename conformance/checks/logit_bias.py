@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.logprobs import BIAS_FORMS
-from conformance.exchanges.logprobs import logprob_entries as _entries
+from conformance.exchanges.logprobs import BIAS_FORMS, entries_if_any
 from conformance.exchanges.shared import (
     chat_body,
     expect_rejected,
     ok_json,
 )
 from conformance.transport.client import RequestSpec
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import check, expect, short
+from conformance.verdicts.premises import LOGPROB_ENTRIES, TOKEN_IDS
 
 
 @check(
@@ -34,22 +34,20 @@ def test_logit_bias_range(logprobbed, capabilities):
     "reveals token ids (an 'id' in logprobs entries, as llama.cpp and vLLM send); not "
     "applicable otherwise.",
     capability="logit_bias",
+    needs=(LOGPROB_ENTRIES, TOKEN_IDS),
 )
 def test_logit_bias_bans(endpoint, capabilities, logprobbed):
     capabilities.skip_if_absent("logit_bias")
     capabilities.skip_if_absent("logprobs")
     capabilities.gate("logprobs", logprobbed["plain"])
-    ids = [e.get("id") for e in _entries(logprobbed["plain"]) if isinstance(e.get("id"), int)]
-    if not ids:
-        not_applicable(
-            "the endpoint does not reveal token ids, so no token can be targeted "
-            "(logit_bias keys are tokenizer ids)"
-        )
+    entries = entries_if_any(logprobbed["plain"])
+    ids = [e.get("id") for e in entries if isinstance(e.get("id"), int)]
+    TOKEN_IDS.require(ids, "logit_bias keys are tokenizer ids")
     banned = ids[0]
     body = chat_body(endpoint.model, logprobs=True, logit_bias={str(banned): -100})
     exchange = endpoint.transport.send(RequestSpec(f"logit_bias bans token {banned}", json=body))
     capabilities.gate("logit_bias", exchange)
-    seen = [e.get("token") for e in _entries(exchange) if e.get("id") == banned]
+    seen = [e.get("token") for e in entries_if_any(exchange) if e.get("id") == banned]
     expect(
         not seen,
         f"token id {banned} never generated",

@@ -8,6 +8,7 @@ import pytest
 
 from conformance.exchanges.shared import choices_of, ok_json, ok_stream, sent_limit
 from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.premises import USAGE_CHUNK
 
 COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
@@ -120,7 +121,7 @@ def _usage_stream(shared, capabilities):
 
 
 def _no_usage_chunk() -> None:
-    not_applicable("no usage chunk in the stream (usage.stream_one_usage_chunk reports it)")
+    USAGE_CHUNK.unmet()
 
 
 def _usage_chunks(exchange):
@@ -148,6 +149,7 @@ def test_stream_one_usage_chunk(shared, capabilities):
     "usage.stream_chunk_empty_choices",
     "MUST",
     "The usage chunk's choices field is always an empty array.",
+    needs=(USAGE_CHUNK,),
 )
 def test_stream_chunk_empty_choices(shared, capabilities):
     stream = _usage_stream(shared, capabilities)
@@ -179,6 +181,7 @@ def _usage_chunk_position(shared, capabilities) -> tuple[Any, list[dict], int]:
     'The usage chunk comes after every chunk with choices ("an additional chunk will be '
     'streamed before the data: [DONE] message"). OpenAI may follow it with choice-less chunks '
     "of opt-in features (moderation results), so only those may come after it.",
+    needs=(USAGE_CHUNK,),
 )
 def test_stream_chunk_last(shared, capabilities):
     stream, chunks, last = _usage_chunk_position(shared, capabilities)
@@ -195,6 +198,7 @@ def test_stream_chunk_last(shared, capabilities):
     "usage.stream_null_elsewhere",
     "MUST",
     "All chunks but the usage chunk carry usage: null (or no usage key).",
+    needs=(USAGE_CHUNK,),
 )
 def test_stream_null_elsewhere(shared, capabilities):
     stream, chunks, last = _usage_chunk_position(shared, capabilities)

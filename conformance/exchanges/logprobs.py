@@ -15,6 +15,7 @@ from conformance.exchanges.shared import (
 )
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import expect, short
+from conformance.verdicts.premises import LOGPROB_ENTRIES
 
 TOP = 3
 #: OpenAI documents integer values; clients also send floats (JSON has no distinction).
@@ -65,3 +66,13 @@ def logprob_entries(exchange) -> list:
         exchange,
     )
     return block["content"]
+
+
+def entries_if_any(exchange) -> list:
+    """choices[0].logprobs.content of a JSON exchange, for checks that only lean on it: a
+    missing or malformed block is logprobs.structure's failure, here an unmet premise."""
+    choice = first_choice(ok_json(exchange))
+    block = choice.get("logprobs")
+    content = block.get("content") if isinstance(block, dict) else None
+    LOGPROB_ENTRIES.require(isinstance(content, list) and content, f"got {short(block, 80)}")
+    return content

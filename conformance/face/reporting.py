@@ -148,6 +148,7 @@ def _check_entry(r: CheckResult) -> dict[str, Any]:
         "area": r.info.area,
         "capability": r.info.capability,
         "requirement": r.info.requirement,
+        "needs": list(r.info.need_names),
         "message": r.message,
         "nodeid": r.nodeid,
         "duration_s": r.duration_s,

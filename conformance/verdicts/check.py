@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
 from conformance.transport.client import Exchange
+
+if TYPE_CHECKING:
+    from conformance.verdicts.premises import Premise
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +35,13 @@ class CheckInfo:
     requirement: str
     capability: str | None = None
     rationale: str = ""  # why this level (see levels.py)
+    #: what the check needs before it can judge (verdicts/premises.py); reaching any other
+    #: premise is a suite defect
+    needs: tuple[Premise, ...] = ()
+
+    @property
+    def need_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.needs)
 
     @property
     def area(self) -> str:
@@ -47,12 +57,15 @@ def check(
     requirement: str,
     capability: str | None = None,
     rationale: str = "",
+    needs: tuple[Premise, ...] = (),
 ) -> Callable[[F], F]:
     """Register a check and attach its metadata to the test function."""
     from conformance.verdicts.levels import RATIONALE
 
     why = rationale or RATIONALE.get(check_id, "")
-    info = CheckInfo(check_id, Level(level), " ".join(requirement.split()), capability, why)
+    info = CheckInfo(
+        check_id, Level(level), " ".join(requirement.split()), capability, why, tuple(needs)
+    )
     if check_id in REGISTRY and REGISTRY[check_id] != info:
         raise ValueError(f"check id registered twice: {check_id}")
     REGISTRY[check_id] = info
