@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "conformance"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "conformance"
+PACKAGES = (PACKAGE, ROOT / "loadtests", ROOT / "realservers")
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -42,8 +44,8 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     return {t for t in found if not name.startswith(t + ".")}
 
 
-def import_graph() -> dict[str, set[str]]:
-    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+def import_graph(packages: tuple[Path, ...] = PACKAGES) -> dict[str, set[str]]:
+    paths = {_module_name(p): p for package in packages for p in package.rglob("*.py")}
     modules = set(paths)
     return {name: _imports(path, modules) for name, path in paths.items()}
 
@@ -92,3 +94,54 @@ def test_catalogue_lists_the_optional_field_battery() -> None:
 
     sent = {f for fields in OPTIONAL.values() for f in fields}
     assert set(FIELD_RULES["params.optional_field"]) == sent
+
+
+#: conformance's layers, bottom first: a module imports only from its own layer or below.
+#: The reference server stands beside them (it imports the API model only); the face
+#: starts it, so the face may import it.
+LAYERS = ("transport", "verdicts", "api", "exchanges", "checks", "face")
+BESIDE = {"reference": {"api", "transport"}}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "conformance" and len(parts) > 2 else None
+
+
+def _allowed(source: str, target: str) -> bool:
+    if source in BESIDE:
+        return target in BESIDE[source] or target == source
+    if target in BESIDE:
+        return source == "face"
+    return LAYERS.index(target) <= LAYERS.index(source)
+
+
+def test_conformance_imports_only_downward() -> None:
+    graph = import_graph()
+    upward = sorted(
+        f"{module} -> {dep}"
+        for module, deps in graph.items()
+        if (src := _layer(module))
+        for dep in deps
+        if (dst := _layer(dep)) and not _allowed(src, dst)
+    )
+    assert upward == []
+
+
+def test_installed_package_needs_no_project_module() -> None:
+    """conformance and loadtests ship in the wheel; realservers and the self-benchmark serve
+    the project's own sessions and tests, so nothing shipped reaches into them... except the
+    self-benchmark (loadtests.selfbench ships for `nox -s bench-peers` but is never imported
+    by the Locust kit)."""
+    graph = import_graph()
+    shipped = [m for m in graph if m.startswith("conformance")]
+    kit = [
+        m for m in graph if m.startswith("loadtests") and not m.startswith("loadtests.selfbench")
+    ]
+    assert [f"{m} -> {d}" for m in shipped for d in graph[m] if d.startswith("realservers")] == []
+    assert [
+        f"{m} -> {d}"
+        for m in kit
+        for d in graph[m]
+        if d.startswith(("loadtests.selfbench", "realservers"))
+    ] == []

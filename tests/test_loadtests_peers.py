@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from loadtests.selfbench import peer_tools
-from loadtests.selfbench.peer_tools import Measured
-from loadtests.selfbench.peers import Row, judge
+from loadtests.selfbench.peer_tools import Measured, Row
+from loadtests.selfbench.peers import judge
 from loadtests.selfbench.peers_report import replace_section, table, verdicts
 from loadtests.selfbench.truth import TruthRecord
 

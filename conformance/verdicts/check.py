@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
 from conformance.transport.client import Exchange
-
-if TYPE_CHECKING:
-    from conformance.verdicts.premises import Premise
+from conformance.verdicts.premises import NOT_APPLICABLE_PREFIX, Premise
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,11 +116,6 @@ def expect(
 def observe(text: str, *exchanges: Exchange) -> None:
     """Record an INFO observation and end the check."""
     raise Observation(text, exchanges)
-
-
-#: Skip reasons starting with this become the "not_applicable" outcome: the check could not
-#: judge (no usage chunk to inspect, no tool call made, premise not met). Never a pass.
-NOT_APPLICABLE_PREFIX = "not applicable:"
 
 
 def not_applicable(reason: str) -> NoReturn:

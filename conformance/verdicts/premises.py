@@ -15,7 +15,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from conformance.verdicts.check import NOT_APPLICABLE_PREFIX
+#: Skip reasons starting with this become the "not_applicable" outcome: the check could not
+#: judge (no usage chunk to inspect, no tool call made, premise not met). Never a pass.
+NOT_APPLICABLE_PREFIX = "not applicable:"
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,22 @@ def version_of(env: Path, package: str) -> str:
         check=False,
     )
     return probe.stdout.strip() or VERSIONS.get(package, "?")
+
+
+#: One table row: a tool's accuracy at one stream count (reported - true, ms), with the CPU the
+#: tool, the server and everything else used (peers.py measures it, peers_report.py shows it).
+@dataclass
+class Row:
+    tool: str
+    version: str
+    streams: int
+    ttft_err_p50_ms: float | None
+    ttft_err_p99_ms: float | None
+    itl_err_p99_ms: float | None
+    rate_ratio: float | None
+    requests: int = 0
+    itl_basis: str = "gap"
+    processes: int = 1  # our Locust worker processes (all on the tool's one core)
+    tool_cpu: float = 0.0
+    server_cpu: float = 0.0
+    other_cpu: float = 0.0

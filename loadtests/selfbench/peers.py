@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from loadtests.selfbench import peer_tools
@@ -47,7 +47,7 @@ from loadtests.selfbench.accuracy import (
     _prefix,
     locust_command,
 )
-from loadtests.selfbench.peer_tools import Measured, Skipped
+from loadtests.selfbench.peer_tools import Measured, Row, Skipped
 from loadtests.selfbench.peers_report import TOOLS, machine, replace_section, report
 from loadtests.selfbench.truth import TruthRecord, load_send_log
 from loadtests.stats import summarize
@@ -55,23 +55,6 @@ from loadtests.stats import summarize
 WARMUP_S = 3.0
 COOLDOWN_S = 2.0
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Row:
-    tool: str
-    version: str
-    streams: int
-    ttft_err_p50_ms: float | None
-    ttft_err_p99_ms: float | None
-    itl_err_p99_ms: float | None
-    rate_ratio: float | None
-    requests: int = 0
-    itl_basis: str = "gap"
-    processes: int = 1  # our Locust worker processes (all on the tool's one core)
-    tool_cpu: float = 0.0
-    server_cpu: float = 0.0
-    other_cpu: float = 0.0
 
 
 def _busy_cpu_seconds() -> float:

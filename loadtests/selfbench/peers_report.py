@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from loadtests.selfbench.accuracy import ITL_MS, TOKENS, TTFT_MS
 
 if TYPE_CHECKING:
-    from loadtests.selfbench.peers import Row
+    from loadtests.selfbench.peer_tools import Row
 
 TOOLS = ("chatcompat", "inference-perf", "guidellm", "vllm")
 
