@@ -205,7 +205,7 @@ def test_info_checks_observe_the_endpoint(runs):
     assert "accepted" in message("unknown_params_accepted", "params.unknown_parameter")
     assert runs["clean"].outcomes["logit_bias.bans_token"] == "pass"
     assert runs["no_token_ids"].outcomes["logit_bias.bans_token"] == "not_applicable"
-    assert "does not reveal token ids" in message("no_token_ids", "logit_bias.bans_token")
+    assert "carry no token ids" in message("no_token_ids", "logit_bias.bans_token")
 
 
 def test_failure_evidence_is_complete(runs):
