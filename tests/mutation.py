@@ -488,8 +488,16 @@ def run(mutants: list[Mutant], workers: int = 2) -> list[Mutant]:
     ):
         scratch = Path(tmp)
         base = baseline(server.origin, mutants, scratch)
+        done = iter(range(1, len(mutants) + 1))
+
+        def one(mutant: Mutant) -> Mutant:
+            judge(mutant, server.origin, base, scratch)
+            verdict = {True: "killed", False: "SURVIVED", None: "not applied"}[mutant.killed]
+            print(f"[{next(done)}/{len(mutants)}] {mutant.name}: {verdict}", file=sys.stderr)
+            return mutant
+
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda m: judge(m, server.origin, base, scratch), mutants))
+            return list(pool.map(one, mutants))
 
 
 # --- worker and command line -----------------------------------------------------------------
