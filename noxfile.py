@@ -28,8 +28,10 @@ def conformance(session: nox.Session) -> None:
 
 @nox.session
 def mutants(session: nox.Session) -> None:
-    """Every mutant of the check predicates (tests/mutation.py): score and survivors printed,
-    reports/mutants.json written; CI runs the fast subset in tests/test_mutants.py."""
+    """Every mutant of every check module (tests/mutation.py: predicates dropped or flipped,
+    premise guards removed, checks returning at once): score, survivors, commit and command
+    in reports/mutants.json; ``-- --sample 0/7`` for a deterministic subset. CI runs the
+    fast subset in tests/test_mutants.py."""
     session.install("-e", ".[dev]")
     session.run("python", "tests/mutation.py", *session.posargs)
 

@@ -10,7 +10,9 @@ Which requests count where:
   (the summed overlap of every request with the window, divided by its length; requests cut
   off when the test stopped count until then);
 * goodput: the share of requests started in the window that succeeded *and* met every
-  per-request SLO given with ``--goodput`` (e.g. ``ttft_ms=500,tpot_ms=50``);
+  per-request SLO given with ``--goodput`` (e.g. ``ttft_ms=500,tpot_ms=50``); requests still
+  in flight at the end that are already past a TTFT or E2E limit count as missing it (a
+  stalled request is not left out of the share);
 * censored: requests started in the window and still in flight at the end (``censored.py``);
 * connections: ``connect_ms`` over the finished requests that opened a connection, and the
   share of finished requests that did (1.0 when the server closes after every response).
@@ -72,6 +74,14 @@ def meets(sample: Sample, limits: dict[str, float]) -> bool:
     return True
 
 
+def already_late(sample: Sample, limits: dict[str, float]) -> bool:
+    """A censored request whose elapsed time already exceeds a TTFT or E2E limit."""
+    ttft = sample.ttft_ms if sample.ttft_ms is not None else sample.e2e_ms
+    return ("ttft_ms" in limits and ttft > limits["ttft_ms"]) or (
+        "e2e_ms" in limits and sample.e2e_ms > limits["e2e_ms"]
+    )
+
+
 def end_wall(sample: Sample) -> float:
     return sample.start_wall + sample.e2e_ms / 1000.0
 
@@ -108,6 +118,8 @@ def aggregate(
     itl = [gap for s in ok for gap in s.itl_ms]
     limits = goodput or {}
     good = [s for s in ok if meets(s, limits)]
+    late = [s for s in started if s.error_kind == "interrupted" and already_late(s, limits)]
+    judged = len(finished) + len(late)
     seconds = window.seconds
     result: dict[str, Any] = {
         "label": window.label,
@@ -141,7 +153,8 @@ def aggregate(
         "achieved_concurrency": overlap / seconds,
         "goodput": {
             "limits": limits,
-            "share": len(good) / len(finished) if finished else None,
+            "share": len(good) / judged if judged else None,
+            "censored_late": len(late),
             "requests_per_s": sum(1 for s in good if end_wall(s) < window.end) / seconds,
         },
         "output_tokens": {

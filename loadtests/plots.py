@@ -104,7 +104,8 @@ def over_time(samples: list[Sample], origin: float, window: Window) -> bytes | N
         color=COLORS["e2e"],
         label="E2E",
     )
-    a.set(ylabel="ms", title="Latency per request (by start time)", yscale="log")
+    scale = "log" if any(s.ttft_ms > 0 for s in ok) else "linear"  # no data: no log axis
+    a.set(ylabel="ms", title="Latency per request (by start time)", yscale=scale)
     a.legend(fontsize=8, loc="upper right")
     xs = [i + 0.5 for i in range(bins)]
     p50 = [percentile(sorted(g), 50) if g else None for g in gaps]

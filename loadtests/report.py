@@ -108,7 +108,8 @@ def write_reports(state: Any, environment: Any) -> Outcome:
         "notes": notes,
         "steps": step_results,
         "slo": [
-            {"gate": str(v.gate), "value": v.value, "passed": v.passed} for v in outcome.verdicts
+            {"gate": str(v.gate), "value": v.value, "passed": v.passed, "note": v.note}
+            for v in outcome.verdicts
         ],
         "method": {
             "percentiles": "linear interpolation between closest ranks over raw samples",
@@ -304,7 +305,8 @@ def print_summary(
     lines += notes or []
     for verdict in outcome.verdicts:
         state = "PASS" if verdict.passed else "FAIL"
-        lines.append(f"SLO {state}: {verdict.gate} (measured {_fmt(verdict.value, 3)})")
+        note = f"; {verdict.note}" if verdict.note else ""
+        lines.append(f"SLO {state}: {verdict.gate} (measured {_fmt(verdict.value, 3)}{note})")
     for kind, path in paths.items():
         lines.append(f"{kind} report: {path}")
     print("\n".join(lines), flush=True)

@@ -135,7 +135,9 @@ def _slo(verdicts: list[dict[str, Any]]) -> str:
     if not verdicts:
         return "<p>No SLO gates were set (<code>--slo</code>).</p>"
     rows = "".join(
-        f'<tr><td class="l">{_e(v["gate"])}</td><td>{_n(v["value"])}</td>'
+        f'<tr><td class="l">{_e(v["gate"])}</td><td>{_n(v["value"])}'
+        + (f" ({_e(v['note'])})" if v.get("note") else "")
+        + "</td>"
         + ('<td class="pass">PASS</td></tr>' if v["passed"] else '<td class="fail">FAIL</td></tr>')
         for v in verdicts
     )

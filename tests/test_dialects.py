@@ -239,3 +239,91 @@ def test_switches_fix_the_dialect_and_extra_body_reaches_every_request(reference
     assert chosen["temperature"] is None and chosen["seed"] is None
     assert chosen["extra_body_keys"] == ["ignore_eos"] and chosen["probe_requests"] == 1
     assert "dialect: max_completion_tokens, temperature not sent, seed not sent" in run.output
+
+
+class _Twins:
+    """A transport for twin requests: answers 200 (or 400) and records what was sent."""
+
+    def __init__(self, ok: bool) -> None:
+        self.ok, self.sent = ok, []
+
+    def send(self, spec: RequestSpec) -> Exchange:
+        self.sent.append(spec.json)
+        return _exchange(200 if self.ok else 400, {} if self.ok else _error("still bad"))
+
+
+#: case -> (capability, request body, rejection, twin answers 200 (None: no twin transport),
+#: verdict, fragment of its message). A 400 is evidence only about what it names.
+GATE_CASES = {
+    "param names another parameter": (
+        "logprobs",
+        {"logprobs": True, "temperature": 0},
+        _error("temperature is out of range", "temperature"),
+        True,  # the twin would pass, but the rejection already named something else
+        "not applicable",
+        "naming 'temperature', which is no evidence about 'logprobs'",
+    ),
+    "message quotes another parameter": (
+        "stop",
+        {"stop": ["x"], "top_k": 3},
+        _error("Unrecognized request argument supplied: 'top_k'"),
+        True,
+        "not applicable",
+        "naming 'top_k'",
+    ),
+    "names nothing, twin still rejected": (
+        "seed",
+        {"seed": 1},
+        _error("bad request"),
+        False,
+        "not applicable",
+        "naming nothing",
+    ),
+    "names nothing, no twin to ask": (
+        "seed",
+        {"seed": 1},
+        _error("bad request"),
+        None,
+        "not applicable",
+        "naming nothing",
+    ),
+    "param names the capability": (
+        "logprobs",
+        {"logprobs": True},
+        _error("not supported", "logprobs"),
+        None,
+        "unsupported",
+        "capability 'logprobs' rejected cleanly",
+    ),
+    "message names the capability unquoted": (
+        "vision",
+        {"messages": []},
+        _error("image_url is only supported by certain models", "messages[0].content[1].type"),
+        None,
+        "unsupported",
+        "capability 'vision' rejected cleanly",
+    ),
+    "names nothing, twin accepted": (
+        "seed",
+        {"seed": 1},
+        _error("bad request"),
+        True,
+        "unsupported",
+        "capability 'seed' rejected cleanly",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", GATE_CASES)
+def test_a_clean_400_counts_only_against_the_capability_it_names(case):
+    name, body, error, twin_ok, verdict, fragment = GATE_CASES[case]
+    capabilities = Capabilities()
+    capabilities.transport = None if twin_ok is None else _Twins(twin_ok)
+    with pytest.raises(pytest.skip.Exception) as ended:
+        capabilities.gate(name, _exchange(400, error, body))
+    message = str(ended.value)
+    assert message.startswith(f"{verdict}:") and fragment in message, message
+    learned = capabilities.summary().get(name, {}).get("status")
+    assert learned == ("unsupported" if verdict == "unsupported" else None)
+    if named_params(_exchange(400, error)) and twin_ok is not None:
+        assert capabilities.transport.sent == []  # named something: no twin needed

@@ -109,6 +109,7 @@ def test_headless_run_writes_every_report_with_accurate_ttft_and_no_key(
             "gate": "ttft_p95_ms <= 5000",
             "value": pytest.approx(overall["ttft_ms"]["p95"]),
             "passed": True,
+            "note": "",
         }
     ]
     assert report["settings"]["api_key"] == "<set>"

@@ -6,22 +6,28 @@ Locust itself runs in a subprocess (it monkey-patches the standard library with 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from slow_tls_proxy import SlowTLSProxy, self_signed
 
 from conformance.transport.sse import Event
-from loadtests.aggregate import Window, aggregate
+from loadtests.aggregate import Window, aggregate, parse_goodput
 from loadtests.censored import warning
 from loadtests.dialect import TokenField, describe, names_max_tokens
 from loadtests.http_stream import PROBE_SIZE, ChunkedDecoder, StreamError, StreamingClient
 from loadtests.metrics import Sample, StreamMeter
 from loadtests.report import run_notes
+from loadtests.slo import check, parse_gates
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py")
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -249,6 +255,125 @@ def test_few_censored_requests_do_not_warn() -> None:
     samples = [finished(1.0, 100.0) for _ in range(200)] + [cut(2.0, 10.0)]
     view = aggregate(samples, Window("overall", 0.0, 10.0))["censored"]
     assert (view["count"], view["warn"], warning(view)) == (1, False, "")
+
+
+def test_a_stalled_tail_fails_the_ttft_and_e2e_gates() -> None:
+    """6 of 100 requests still waiting for a first token after 2.5 s: TTFT p95 >= 2.5 s."""
+    samples = [finished(1.0 + i * 0.01, 100.0) for i in range(94)]
+    samples += [cut(2.0, 2500.0) for _ in range(6)]
+    result = aggregate(samples, Window("overall", 0.0, 10.0), parse_goodput("ttft_ms=500"))
+    assert result["ttft_ms"]["p95"] == 50.0  # completed only: the stall is invisible there
+    verdicts = check(parse_gates(["ttft_p95_ms=500,e2e_p99_ms=1000,goodput=0.95"]), result)
+    assert [(v.passed, v.value) for v in verdicts] == [
+        (False, 2500.0),
+        (False, 2500.0),
+        (False, pytest.approx(94 / 100)),
+    ]
+    assert "6 requests still in flight" in verdicts[0].note
+
+
+def test_censored_requests_below_the_limit_leave_the_gate_passing() -> None:
+    """A request cut 30 ms in is no evidence of a slow server: the gate still passes."""
+    samples = [finished(1.0 + i * 0.01, 100.0) for i in range(50)] + [cut(2.0, 30.0)]
+    result = aggregate(samples, Window("overall", 0.0, 10.0), parse_goodput("ttft_ms=500"))
+    verdicts = check(parse_gates(["ttft_p95_ms=500", "goodput=1"]), result)
+    assert [(v.passed, v.value, v.note) for v in verdicts] == [(True, 50.0, ""), (True, 1.0, "")]
+
+
+def test_a_run_where_nothing_finished_still_gets_its_plots() -> None:
+    """A busy machine can end a short run before any answer: the report must still be written
+    (matplotlib refuses a log axis without positive data)."""
+    plots = pytest.importorskip("loadtests.plots")
+    if not plots.AVAILABLE:
+        pytest.skip("matplotlib is not installed")
+    png = plots.over_time([cut(1.0, 5.0)], 0.0, Window("overall", 0.0, 2.0))
+    assert png and png.startswith(b"\x89PNG")
+
+
+def test_a_server_stalling_under_load_fails_the_ttft_gate(tmp_path: Path) -> None:
+    """Every 4th stream gets headers and then nothing until the test stops: the requests it
+    answered are fast, but TTFT p95 counted with the stalled ones (lower bounds) is not."""
+    report, run = locust_against(
+        tmp_path, ("--ttft-ms", "20", "--itl-ms", "5", "--stall-every", "4")
+    )
+    assert run.returncode == 3, run.stdout + run.stderr  # SLO_EXIT_CODE
+    overall = report["overall"]
+    assert overall["ttft_ms"]["p95"] < 500  # the answered requests alone would pass
+    assert overall["censored"]["count"] >= 1
+    (gate,) = report["slo"]
+    assert (gate["gate"], gate["passed"]) == ("ttft_p95_ms <= 500", False)
+    assert gate["value"] > 500 and "still in flight" in gate["note"]
+    assert "SLO FAIL: ttft_p95_ms <= 500" in run.stdout
+
+
+CONNECT_DELAY_S = 0.3
+
+
+def test_connect_time_is_part_of_ttft(tmp_path: Path) -> None:
+    """The TLS handshake waits 300 ms: every request that opened a connection shows it in
+    its TTFT (measured from the request's issue), and only its TTFT from the write omits it."""
+    cert, key = self_signed(tmp_path)
+    with contextlib.ExitStack() as stack:
+        report, run = locust_against(
+            tmp_path,
+            ("--ttft-ms", "20", "--itl-ms", "5"),
+            "--model",
+            "chatcompat-ref-1",  # no GET /models first: the chat request opens the connection
+            host_of=lambda host: _behind_slow_tls(stack, host, cert, key),
+            env={"SSL_CERT_FILE": str(cert)},  # trust the proxy's self-signed certificate
+        )
+    with (tmp_path / "r-samples.csv").open() as handle:
+        opened = [r for r in csv.DictReader(handle) if r["ok"] == "1" and r["connect_ms"]]
+    assert opened, run.stdout + run.stderr
+    for row in opened:
+        ttft, connect, write = (float(row[k]) for k in ("ttft_ms", "connect_ms", "ttft_write_ms"))
+        assert connect >= CONNECT_DELAY_S * 1000
+        assert ttft >= connect + write - 1.0 and write < CONNECT_DELAY_S * 1000
+    assert report["overall"]["ttft_ms"]["max"] >= CONNECT_DELAY_S * 1000
+
+
+def locust_against(
+    tmp_path: Path,
+    server_args: tuple[str, ...],
+    *locust_args: str,
+    host_of: Callable[[str], str] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[dict, subprocess.CompletedProcess]:
+    """One short Locust run against a truth server: its JSON report and the process."""
+    server = subprocess.Popen([*TRUTH, *server_args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        host = server.stdout.readline().split()[2]
+        url = host_of(host) if host_of else f"http://{host}/v1"
+        run = subprocess.run(
+            [
+                *LOCUST,
+                *("-t", "5s"),  # Locust may start the clock long before a busy machine sends
+                *locust_args,
+                "--slo",
+                "ttft_p95_ms=500",
+                "--host",
+                url,
+                "--report-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=tmp_path,
+            env={**os.environ, **(env or {})},
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return json.loads((tmp_path / "r.json").read_text()), run
+
+
+def _behind_slow_tls(stack: contextlib.ExitStack, host: str, cert: Path, key: Path) -> str:
+    """An https base URL whose handshake waits CONNECT_DELAY_S before relaying to ``host``."""
+    address, _, port = host.rpartition(":")
+    proxy = SlowTLSProxy((address, int(port)), cert, key, CONNECT_DELAY_S)
+    return f"https://127.0.0.1:{stack.enter_context(proxy)}/v1"
 
 
 # --- token-limit dialect -------------------------------------------------------------------

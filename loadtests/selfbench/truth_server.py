@@ -18,7 +18,8 @@ with ``start_ns`` the moment the complete request had been read, and each send t
 right after the chunk's ``send`` returned (both ``perf_counter_ns``, CLOCK_MONOTONIC).
 Streams still in progress at shutdown are logged too, with ``"done": false``, so that event
 rates can be counted on the server's side for any client. ``GET /health`` answers 200, as
-vLLM's does (GuideLLM checks it before a run).
+vLLM's does (GuideLLM checks it before a run). ``--stall-every N`` makes every N-th stream
+send its headers and then nothing: a server stalling under load, for the SLO gates' tests.
 """
 
 from __future__ import annotations
@@ -114,8 +115,11 @@ class TruthServer:
         spin: float = 0.0015,
         reasoning: int = 0,
         reject_max_tokens: bool = False,
+        stall_every: int = 0,
     ) -> None:
         self.listener = sock
+        self.stall_every = stall_every  # every N-th stream: headers, then nothing (a stall)
+        self.streams_started = 0
         self.spin = spin
         self.reasoning = reasoning  # leading tokens streamed as reasoning_content deltas
         self.reject_max_tokens = reject_max_tokens  # answer max_tokens as reasoning models do
@@ -271,6 +275,9 @@ class TruthServer:
             head += _event(self._chunk(stream, role))
         self._write(conn, head)
         conn.busy = True
+        self.streams_started += 1
+        if self.stall_every and self.streams_started % self.stall_every == 0:
+            return  # held open without a token until the client gives up or the run ends
         if tokens == 0:
             self._finish(stream)
             return
@@ -419,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="answer requests carrying max_tokens with OpenAI's 400 for reasoning models",
     )
+    parser.add_argument(
+        "--stall-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N-th stream sends its headers and then nothing (a server stalling under "
+        "load: the load test's censored requests)",
+    )
     args = parser.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -433,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         args.spin_us / 1e6,
         args.reasoning_tokens,
         args.reject_max_tokens,
+        args.stall_every,
     )
 
     def _stop(*_: object) -> None:
