@@ -1,5 +1,7 @@
 """reports/badge.svg: "OpenAI-compat | 97% MUST", for a README or a vendor's page.
 
+A run that did not judge every check publishes no rate: "incomplete: 62 of 198 judged".
+
 Drawn by hand (two rectangles, two texts): a badge service would need the network, and the
 page and the badge must come from results.json alone.
 """
@@ -18,6 +20,11 @@ GREY = "#757575"
 
 def badge_text(results: dict[str, Any], must: dict[str, Any]) -> tuple[str, str]:
     """The right-hand text and its colour: the MUST pass rate, or why there is none."""
+    from conformance.face.report_page import incomplete  # late: report_page imports us
+
+    partial = incomplete(results)
+    if partial is not None:
+        return f"incomplete: {partial['judged']} of {partial['total']} judged", GREY
     if results.get("run_error"):
         return "run stopped", GREY
     if not must.get("judged"):

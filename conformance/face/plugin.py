@@ -348,7 +348,9 @@ def pytest_sessionfinish(session: pytest.Session):
     state = config.stash.get(outcomes.STATE, None)
     if state is not None:
         failed = (
-            r.message for r in state.results.values() if r.outcome in ("fail", "error", "warn")
+            r.message
+            for r in state.results.values()
+            if r.outcome in ("fail", "error", "warn", outcomes.NOT_JUDGED)
         )
         for line in findings.findings(failed, state.transport, config.stash[SETTINGS].limits):
             if line not in state.findings:

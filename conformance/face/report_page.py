@@ -31,11 +31,21 @@ LABELS = {
     "not_applicable": "not applicable",
     "info": "info",
     "error": "error",
+    "not_judged": "not judged",
     "skipped": "skipped",
 }
 JUDGED = ("pass", "fail", "warn", "error")  # the denominator of a pass rate
-NOT_JUDGED = ("unsupported", "not_applicable", "skipped")
-DETAIL_ORDER = ("fail", "error", "warn", "not_applicable", "unsupported", "info", "skipped")
+NOT_JUDGED = ("unsupported", "not_applicable", "not_judged", "skipped")
+DETAIL_ORDER = (
+    "fail",
+    "error",
+    "not_judged",
+    "warn",
+    "not_applicable",
+    "unsupported",
+    "info",
+    "skipped",
+)
 TEMPLATE = "report_page.html.j2"
 
 
@@ -60,6 +70,20 @@ def headline(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def incomplete(results: dict[str, Any]) -> dict[str, int] | None:
+    """``{"judged": 62, "total": 198}`` when the run did not judge every check, else None.
+
+    Then no rate is published: a rate over the checks that happened to get an answer would
+    read as a verdict on the endpoint (a slow server's "0% MUST"). A run the preflight
+    stopped has no checks and is "stopped", not incomplete.
+    """
+    checks = checks_of(results)
+    unjudged = sum(c.get("outcome") == "not_judged" for c in checks.values())
+    if not checks or (not unjudged and results.get("complete") is not False):
+        return None
+    return {"judged": len(checks) - unjudged, "total": len(checks)}
+
+
 def matrix(checks: dict[str, Any]) -> dict[str, Counter]:
     """Area -> Counter of outcomes (the page's matrix; the test compares it to results.json)."""
     areas: dict[str, Counter] = {}
@@ -69,9 +93,10 @@ def matrix(checks: dict[str, Any]) -> dict[str, Counter]:
 
 
 def _shown_outcomes(checks: dict[str, Any]) -> list[str]:
-    """The seven verdicts always (so the legend is complete); skipped only when present."""
+    """The seven verdicts always (so the legend is complete); not judged and skipped only
+    when present."""
     present = {c.get("outcome") for c in checks.values()}
-    return [o for o in LABELS if o != "skipped" or o in present]
+    return [o for o in LABELS if o not in ("not_judged", "skipped") or o in present]
 
 
 def _capability_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,6 +153,7 @@ def render(results: dict[str, Any]) -> str:
         capabilities=_capability_rows(results),
         details=_details(checks),
         badge=jinja2.utils.markupsafe.Markup(render_badge(results, rates["MUST"])),
+        incomplete=incomplete(results),
         dialect=results.get("dialect") or {},
         findings=list(dict.fromkeys(results.get("findings") or [])),
         diff=results.get("diff"),
