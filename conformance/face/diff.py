@@ -81,7 +81,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], baseline: str = "") -> dic
     for name, run in (("baseline", old), ("new", new)):
         if run.get("complete") is False or run.get("run_error"):
             reason = run.get("run_error") or "interrupted"
-            notes.append(f"the {name} run was incomplete ({reason}): absent checks did not run")
+            notes.append(
+                f"the {name} run was incomplete ({reason}): its checks not judged (or absent) "
+                "got no verdict"
+            )
     return {
         "baseline": {
             "path": baseline,

@@ -135,7 +135,7 @@ def _advice(causes: Counter, transport: Transport | None, limits: Limits) -> lis
             f"--total-timeout (now {limits.total_timeout:g} s), e.g. --request-timeout={read} "
             f"--total-timeout={total}"
         )
-    if causes["dropped"] or "Error" in reason:
+    if causes["dropped"] or cause_of(f"transport error: {reason}") == "dropped":
         advice.append("re-run with --concurrency 1 if the endpoint drops overlapping requests")
     if causes["rate_limit"] or "rate limited" in reason:
         advice.append("lower --concurrency, or raise the endpoint's rate limit")
