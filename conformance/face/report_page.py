@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conformance.face.badge import render_badge
+from conformance.face.badge import incomplete, render_badge
 
 #: Outcomes in display order, with the label shown for each.
 LABELS = {
@@ -68,20 +68,6 @@ def headline(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "total": sum(count.values()),
         }
     return out
-
-
-def incomplete(results: dict[str, Any]) -> dict[str, int] | None:
-    """``{"judged": 62, "total": 198}`` when the run did not judge every check, else None.
-
-    Then no rate is published: a rate over the checks that happened to get an answer would
-    read as a verdict on the endpoint (a slow server's "0% MUST"). A run the preflight
-    stopped has no checks and is "stopped", not incomplete.
-    """
-    checks = checks_of(results)
-    unjudged = sum(c.get("outcome") == "not_judged" for c in checks.values())
-    if not checks or (not unjudged and results.get("complete") is not False):
-        return None
-    return {"judged": len(checks) - unjudged, "total": len(checks)}
 
 
 def matrix(checks: dict[str, Any]) -> dict[str, Counter]:
