@@ -179,6 +179,7 @@ def build_results(config: pytest.Config, exitstatus: int, complete: bool) -> dic
         },
         "capabilities": settings.capabilities.summary(),
         "dialect": dict(state.dialect),
+        "pace": dict(state.pace),
         "findings": list(dict.fromkeys(state.findings)),
         "counts": {name: counts.get(name, 0) for name in OUTCOMES},
         "judged": {"judged": len(checks) - counts.get(NOT_JUDGED, 0), "total": len(checks)},
@@ -305,6 +306,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"endpoint: {where}   model: {ep['model']}")
     if state.dialect:
         tr.write_line(f"dialect: {dialect_line(state.dialect)}")
+    if state.pace.get("summary"):
+        tr.write_line(f"pace: {state.pace['summary']}")
     unjudged = sum(r.outcome == NOT_JUDGED for r in state.results.values())
     if unjudged or state.run_error:
         judged = len(state.results) - unjudged
@@ -410,7 +413,8 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     prefix.append(
         f"<p><b>Endpoint:</b> {escape(str(ep.get('base_url', '?')))} &nbsp; "
         f"<b>Model:</b> {escape(str(ep.get('model', '?')))} &nbsp; "
-        f"<b>Dialect:</b> {escape(dialect)}</p>"
+        f"<b>Dialect:</b> {escape(dialect)} &nbsp; "
+        f"<b>Pace:</b> {escape(str(state.pace.get('summary', 'not measured')))}</p>"
         f"<p><b>Verdicts:</b> {escape(counts)}. The Result column shows the chatcompat "
         "verdict; pytest's own counts below file warn and info under Passed, unsupported "
         "and not applicable under Skipped. The compatibility page is index.html.</p>"

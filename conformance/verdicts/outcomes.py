@@ -68,6 +68,8 @@ class RunState:
     #: Run-level findings with one cause (e.g. "streams aborted when requests overlap: N checks
     #: affected"), named once in every report instead of as N unrelated failures.
     findings: list[str] = field(default_factory=list)
+    #: The endpoint's pace measured at preflight and the timeouts scaled to it (``pace.py``).
+    pace: dict[str, Any] = field(default_factory=dict)
 
 
 STATE = pytest.StashKey[RunState]()
