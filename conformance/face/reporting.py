@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 
 from conformance.face import diff as run_diff
+from conformance.face.badge import incomplete
 from conformance.face.report_page import headline, write_report
 from conformance.face.settings import SETTINGS
 from conformance.verdicts.evidence import redact_url
@@ -162,7 +163,7 @@ def build_results(config: pytest.Config, exitstatus: int, complete: bool) -> dic
     counts = Counter(r.outcome for r in state.results.values())
     spend = state.transport.spend if state.transport else None
     checks = {cid: _check_entry(r) for cid, r in sorted(state.results.items())}
-    return {
+    results = {
         "tool": {"name": "chatcompat", "version": _version()},
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 3),
@@ -194,6 +195,13 @@ def build_results(config: pytest.Config, exitstatus: int, complete: bool) -> dic
         },
         "checks": checks,
     }
+    partial = incomplete(results)
+    if partial is not None:  # no rate to publish: a consumer must not read one from here
+        results["headline"] = {
+            level: {**rates, "rate": None} for level, rates in results["headline"].items()
+        }
+        results["headline"]["incomplete"] = partial
+    return results
 
 
 def _check_entry(r: CheckResult) -> dict[str, Any]:
