@@ -241,8 +241,8 @@ def _baseline_diff(config: pytest.Config, results: dict[str, Any]) -> dict[str, 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     settings = _settings(config)
-    if _state_missing(config):
-        return
+    if _state_missing(config) or hasattr(config, "workerinput"):
+        return  # an xdist worker runs a share of the items: completeness is the run's
     interrupted = (
         bool(session.shouldstop)
         or bool(_SIGNALLED)
