@@ -24,6 +24,10 @@ from conformance.face import diff
         ("fail", "error", "changed"),
         ("fail", "not_applicable", "changed"),  # could not judge: no proof of a fix
         ("warn", "unsupported", "changed"),
+        ("pass", "not_judged", "changed"),  # no answer came: no proof of a regression
+        ("fail", "not_judged", "changed"),
+        ("not_judged", "pass", "changed"),  # nor of a fix
+        ("not_judged", "fail", "new_fail"),
         ("fail", "pass", "improved"),
         ("warn", "pass", "improved"),
         (None, "pass", "added"),
@@ -115,5 +119,6 @@ def test_incomplete_runs_are_noted():
     stopped = {**results(), "complete": False, "run_error": "interrupted by SIGTERM"}
     notes = diff.compare(results(), stopped)["notes"]
     assert notes == [
-        "the new run was incomplete (interrupted by SIGTERM): absent checks did not run"
+        "the new run was incomplete (interrupted by SIGTERM): its checks not judged (or absent) "
+        "got no verdict"
     ]

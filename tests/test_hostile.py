@@ -5,8 +5,11 @@ module fixture: most of their time is spent waiting on the small timeouts below)
 assert: the affected checks fail with a specific message (or the behaviour works, for gzip
 and close-delimited bodies; or the preflight stops the run with one line and exit code 2 when
 the behaviour costs the preflight's requests a timeout or a cap: the model list, or the
-dialect probe, the run's first chat request); no traceback; the reports are written; memory
-stays bounded; and, across the whole catalogue, the API key appears in no file and no output.
+dialect probe, the run's first chat request; or, when requests get no answer at all (a
+timeout, a broken connection, the breaker), the checks are not judged and the run is
+incomplete: exit code 2, ``complete: false``, a ``run_error`` with advice, no rate); no
+traceback; the reports are written; memory stays bounded; and, across the whole catalogue,
+the API key appears in no file and no output.
 The time each run takes is measured against the timeouts in tests/test_hostile_timing.py.
 
 Runs select the areas that the shared exchanges feed (CORE), to keep the module under two
@@ -15,6 +18,7 @@ minutes on two cores; the key-echoing behaviour and one hanging behaviour run th
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import secrets
@@ -51,7 +55,7 @@ class Case:
     """One run: behaviour, where it applies, what the suite must say about it."""
 
     behaviour: str
-    expect: str  # "fail" | "pass" | "preflight"
+    expect: str  # "fail" | "incomplete" (not judged) | "pass" | "preflight"
     message: str = ""  # must appear in a failing check's message (or the one preflight line)
     failing: tuple[str, ...] = ("response.object", "stream.content_type")
     everywhere: bool = False  # GET /models too: the preflight meets it
@@ -61,6 +65,7 @@ class Case:
     also: tuple[tuple[str, str], ...] = ()  # more (check, message) pairs that must fail so
     finding: str = ""  # must appear in one of the run's findings (one cause, one finding)
     sdk_only: bool = False  # only the official SDK's requests meet the behaviour
+    verdicts: tuple[str, ...] = ()  # outcomes the failing checks may have (default: by expect)
 
     @property
     def tag(self) -> str:
@@ -91,10 +96,10 @@ CASES = [
     Case("trickle", "preflight", TOTAL),
     Case("rate_limit_always", "preflight", "rate limited: HTTP 429 (Retry-After: '1') after 2"),
     # Streams only: the first streamed request's timeout trips the breaker, the rest of the
-    # run fails at once, and one finding names the cause.
+    # run is not sent (not judged: the run is incomplete), and one finding names the cause.
     Case(
         "stream_no_response",
-        "fail",
+        "incomplete",
         READ_TIMEOUT,
         ("stream.content_type",),
         select=(),
@@ -109,10 +114,10 @@ CASES = [
         ("stream.content_type",),
         also=(("response.content_type_json", "not JSON"),),
     ),
-    Case("reset_mid_stream", "fail", "ReadError: [Errno 104] Connection reset by peer"),
+    Case("reset_mid_stream", "incomplete", "ReadError: [Errno 104] Connection reset by peer"),
     Case(
         "abort_on_overlap",
-        "fail",
+        "incomplete",
         "",
         ("stream.terminates_with_done",),
         finding="streams aborted when requests overlap",
@@ -122,9 +127,9 @@ CASES = [
     Case("gzip", "pass"),
     Case("echo", "fail", "", ("response.object", "stream.chunk_object"), select=()),
     Case("rate_limit_once", "pass"),
-    Case("rate_limit_long", "fail", "not retried: the suite waits at most 10 s"),
+    Case("rate_limit_long", "incomplete", "not retried: the suite waits at most 10 s"),
     Case("server_error", "fail", "HTTP 500"),
-    Case("not_http", "fail", "RemoteProtocolError"),
+    Case("not_http", "incomplete", "RemoteProtocolError"),
     Case("clean", "pass"),
     Case("clean", "preflight", "CERTIFICATE_VERIFY_FAILED", server="tls"),
     Case("clean", "pass", args=("--insecure",), server="tls"),
@@ -137,9 +142,26 @@ CASES = [
     Case("html_200", "preflight", "listed no model (HTTP 200)", everywhere=True),
     # The official SDK's own client (only its requests meet the behaviour), under the
     # behaviours that bloat or hang a plain client: bounded, and counted by the breaker.
-    Case("gigabyte_body", "fail", BODY_CAP, SDK_CHECKS, select=SDK, sdk_only=True),
-    Case("endless_stream", "fail", "", SDK_CHECKS, select=SDK, sdk_only=True),
-    Case("drip", "fail", "APITimeoutError", SDK_CHECKS, select=SDK, sdk_only=True),
+    # A cap hit is an answer (too large): a fail; the breaker it trips leaves the rest unsent.
+    Case(
+        "gigabyte_body",
+        "incomplete",
+        BODY_CAP,
+        SDK_CHECKS,
+        select=SDK,
+        sdk_only=True,
+        verdicts=("fail",),
+    ),
+    Case(
+        "endless_stream",
+        "incomplete",
+        "",
+        SDK_CHECKS,
+        select=SDK,
+        sdk_only=True,
+        verdicts=("fail", "not_judged"),
+    ),
+    Case("drip", "incomplete", "APITimeoutError", SDK_CHECKS, select=SDK, sdk_only=True),
 ]
 CASE_IDS = [f"{c.id}@{c.server}" for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS)
@@ -245,16 +267,42 @@ def _detection_s(server: HostileServer, case: Case) -> float | None:
     return max(times, default=None)
 
 
-def _failing_messages(run: MeasuredRun, check_ids: tuple[str, ...]) -> dict[str, str]:
+def _failing_messages(
+    run: MeasuredRun, check_ids: tuple[str, ...], outcomes: tuple[str, ...] = ("fail", "error")
+) -> dict[str, str]:
     results = run.results["checks"]
     found = {}
     for cid in check_ids:
         matches = {k: v for k, v in results.items() if k == cid or k.startswith(cid + "[")}
         assert matches, f"{cid} did not run"
         for k, v in matches.items():
-            assert v["outcome"] in ("fail", "error"), f"{k}: {v['outcome']} {v['message']}"
+            assert v["outcome"] in outcomes, f"{k}: {v['outcome']} {v['message']}"
             found[k] = v["message"]
     return found
+
+
+def _assert_incomplete(run: MeasuredRun) -> tuple[str, ...]:
+    """No answer, no verdict: exit 2, complete false, a reason with advice, no rate anywhere."""
+    results = run.results
+    assert run.returncode == 2, run.output[-3000:]
+    assert results["complete"] is False and results["run_error"], results["run_error"]
+    assert "not judged" in results["run_error"] and "--" in results["run_error"]
+    assert results["counts"]["not_judged"] > 0
+    headline = results["headline"]  # no rate in results.json either
+    assert headline["MUST"]["rate"] is None and headline["incomplete"]["total"] > 0
+    badge = (run.reports / "badge.svg").read_text()
+    assert "incomplete" in badge and "% MUST" not in badge
+    page = (run.reports / "index.html").read_text()
+    shown = page[page.index('id="headline"') :][:2000]
+    assert "checks judged; no pass rate" in shown and "MUST pass rate" not in shown
+    for case in ET.parse(run.reports / "junit.xml").iter("testcase"):  # a skip, never a failure
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        if props.get("outcome") == "not_judged":
+            assert {child.tag for child in case} & {"skipped", "failure"} == {"skipped"}
+            assert props["message"] == results["checks"][props["check_id"]]["message"]
+    assert ">Not judged<" in html.unescape((run.reports / "report.html").read_text())
+    assert "INCOMPLETE" in run.output
+    return ("not_judged",)
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
@@ -280,9 +328,13 @@ def test_behaviour_is_reported(catalogue: Catalogue, case_id: str) -> None:
         assert run.returncode == 0, run.output[-3000:]
         assert all(o in ("pass", "info") for o in run.outcomes.values()), run.outcomes
         return
-    assert run.returncode == 1, output[-3000:]
-    assert run.results["complete"] is True
-    messages = _failing_messages(run, case.failing)
+    if case.expect == "incomplete":
+        outcomes = _assert_incomplete(run)
+    else:
+        assert run.returncode == 1, output[-3000:]
+        assert run.results["complete"] is True
+        outcomes = ("fail", "error")
+    messages = _failing_messages(run, case.failing, case.verdicts or outcomes)
     assert any(case.message in m for m in messages.values()), messages
     for check_id, fragment in case.also:
         more = _failing_messages(run, (check_id,))

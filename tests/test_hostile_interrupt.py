@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
-from hostile_runner import finish, start_suite
+from hostile_runner import finish, run_suite_measured, start_suite
 from hostile_server import HostileServer
 
 from conformance.reference import ReferenceConfig, ReferenceServer
@@ -38,6 +38,12 @@ def _wait_for_chat_request(server: HostileServer, seen: int, timeout: float = 30
     while len(server.records_of("stream_no_response")) <= seen:
         assert time.monotonic() < deadline, "the suite never reached the silent endpoint"
         time.sleep(0.05)
+
+
+def _selected_count(tmp_path, args: list[str]) -> int:
+    """How many checks the same selection collects (``--collect-only`` sends nothing)."""
+    listed = run_suite_measured(tmp_path / "collect", *args, "--collect-only")
+    return sum("::test_" in line for line in listed.output.splitlines())
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -67,10 +73,16 @@ def test_interrupted_run_leaves_partial_reports(silent, tmp_path, signum) -> Non
     assert "Traceback" not in run.output and "INTERNALERROR" not in run.output
     assert KEY not in run.output
     results = json.loads((run.reports / "results.json").read_text())
-    assert results["complete"] is False
+    assert results["complete"] is False and results["exit_status"] == 2
     if signum == signal.SIGTERM:
-        assert results["run_error"] == "interrupted by SIGTERM"
+        assert results["run_error"].startswith("interrupted by SIGTERM: ")
     assert results["counts"]["pass"] >= 2  # the verdicts reached before the signal are kept
+    # Checks never run are not judged, never silently dropped: every selected check is there.
+    selected = _selected_count(tmp_path, args)
+    assert len(results["checks"]) == selected
+    unjudged = [c for c, v in results["checks"].items() if v["outcome"] == "not_judged"]
+    assert unjudged and f"{len(unjudged)} of {selected} checks not judged" in results["run_error"]
+    assert "incomplete" in (run.reports / "badge.svg").read_text()
     assert results["checks"]["models.list_schema"]["outcome"] == "pass"
     assert len(list(ET.parse(run.reports / "junit.xml").getroot().iter("testcase"))) >= 2
     assert "</html>" in (run.reports / "report.html").read_text()

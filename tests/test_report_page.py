@@ -99,6 +99,29 @@ def test_badge_text(must, run_error, text):
     assert svg.startswith("<svg") and f"OpenAI-compat: {text}" in svg
 
 
+def incomplete_results() -> dict:
+    """A run where one MUST check got no answer (the breaker had tripped)."""
+    data = results(beta_five="not_judged")
+    data |= {"complete": False, "run_error": "1 of 9 checks not judged: raise --request-timeout"}
+    return data
+
+
+def test_incomplete_run_publishes_no_rate():
+    """Not judged is never failed: the headline and the badge read incomplete, not a rate."""
+    data = incomplete_results()
+    assert report_page.incomplete(data) == {"judged": 8, "total": 9}
+    assert report_page.incomplete(results()) is None
+    rates = report_page.headline(data["checks"])
+    assert rates["MUST"]["judged"] == 3 and rates["MUST"]["not_judged"]["not_judged"] == 1
+    page = report_page.render(data)
+    headline = page[page.index('id="headline"') : page.index('id="findings"')]
+    assert "incomplete" in headline and "8 of 9 checks judged" in headline
+    assert "MUST pass rate" not in headline and "%" not in headline
+    assert "Incomplete run:</b>" in page and "raise --request-timeout" in page
+    svg = render_badge(data, rates["MUST"])
+    assert "OpenAI-compat: incomplete: 8 of 9 judged" in svg and "MUST" not in svg
+
+
 def test_rerender_writes_badge_beside_results(written):
     badge = written[1].with_name("badge.svg").read_text()
     assert "50% MUST" in badge
@@ -150,7 +173,7 @@ COLOURS = {
     "not_applicable": (0x8D, 0x6E, 0x63),
     "info": (0x15, 0x65, 0xC0),
     "error": (0x6A, 0x1B, 0x9A),
-}
+}  # not judged (#455a64) shows only in incomplete runs: test_incomplete_run_publishes_no_rate
 
 
 @requires_chromium

@@ -22,6 +22,7 @@ RANK = {
     "skipped": 1,
     "unsupported": 1,
     "not_applicable": 1,
+    "not_judged": 1,  # no answer came: neither a regression nor a fix (see _kind)
     "warn": 2,
     "fail": 3,
     "error": 3,
@@ -48,6 +49,8 @@ def _kind(before: str | None, after: str | None) -> str | None:
         return "added"
     if after is None:
         return "removed"
+    if "not_judged" in (before, after):
+        return "changed"  # a check that got no answer says nothing about the endpoint
     rank_before, rank_after = RANK.get(before, 1), RANK.get(after, 1)
     if rank_after > rank_before:
         return "regressed"
@@ -78,7 +81,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], baseline: str = "") -> dic
     for name, run in (("baseline", old), ("new", new)):
         if run.get("complete") is False or run.get("run_error"):
             reason = run.get("run_error") or "interrupted"
-            notes.append(f"the {name} run was incomplete ({reason}): absent checks did not run")
+            notes.append(
+                f"the {name} run was incomplete ({reason}): its checks not judged (or absent) "
+                "got no verdict"
+            )
     return {
         "baseline": {
             "path": baseline,

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance.api import dialect
+from conformance.api import dialect, pace
 from conformance.api.capabilities import Capabilities, parse_capabilities
 from conformance.exchanges import limits, logprobs, sampling
 from conformance.exchanges import shared as exchanges
@@ -352,7 +352,9 @@ def pytest_sessionfinish(session: pytest.Session):
     state = config.stash.get(outcomes.STATE, None)
     if state is not None:
         failed = (
-            r.message for r in state.results.values() if r.outcome in ("fail", "error", "warn")
+            r.message
+            for r in state.results.values()
+            if r.outcome in ("fail", "error", "warn", outcomes.NOT_JUDGED)
         )
         for line in findings.findings(failed, state.transport, config.stash[SETTINGS].limits):
             if line not in state.findings:
@@ -429,6 +431,22 @@ def _stop_if_silent(config: pytest.Config, transport: Transport) -> None:
     )
 
 
+def _settle_pace(
+    config: pytest.Config, transport: Transport, model: str, settings: Settings
+) -> None:
+    """Scale the timeouts to the endpoint's measured pace (``pace.py``); a timeout the user
+    gave is kept. Every later request, the SDK's included, uses the result."""
+    limits, record = pace.settle(
+        transport,
+        model,
+        read_given=config.getoption("request_timeout") is not None,
+        total_given=config.getoption("total_timeout") is not None,
+    )
+    _stop_if_silent(config, transport)  # the pace probe met a silent stream
+    transport.limits = settings.limits = limits
+    outcomes.state_of(config).pace = record
+
+
 @pytest.fixture(scope="session")
 def chatcompat_settings(pytestconfig: pytest.Config) -> Settings:
     return pytestconfig.stash[SETTINGS]
@@ -468,6 +486,7 @@ def endpoint(request: pytest.FixtureRequest, chatcompat_settings: Settings) -> E
     settings.capabilities.transport = transport  # for twin requests that attribute a 400
     dialect.settle(request.config, transport, model)
     _stop_if_silent(request.config, transport)
+    _settle_pace(request.config, transport, model, settings)
     result = Endpoint(transport, base_url, model, settings.embedded, models_exchange)
     reporting.record_endpoint(request.config, result)
     return result

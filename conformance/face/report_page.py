@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conformance.face.badge import render_badge
+from conformance.face.badge import incomplete, render_badge
 
 #: Outcomes in display order, with the label shown for each.
 LABELS = {
@@ -31,11 +31,21 @@ LABELS = {
     "not_applicable": "not applicable",
     "info": "info",
     "error": "error",
+    "not_judged": "not judged",
     "skipped": "skipped",
 }
 JUDGED = ("pass", "fail", "warn", "error")  # the denominator of a pass rate
-NOT_JUDGED = ("unsupported", "not_applicable", "skipped")
-DETAIL_ORDER = ("fail", "error", "warn", "not_applicable", "unsupported", "info", "skipped")
+NOT_JUDGED = ("unsupported", "not_applicable", "not_judged", "skipped")
+DETAIL_ORDER = (
+    "fail",
+    "error",
+    "not_judged",
+    "warn",
+    "not_applicable",
+    "unsupported",
+    "info",
+    "skipped",
+)
 TEMPLATE = "report_page.html.j2"
 
 
@@ -69,9 +79,10 @@ def matrix(checks: dict[str, Any]) -> dict[str, Counter]:
 
 
 def _shown_outcomes(checks: dict[str, Any]) -> list[str]:
-    """The seven verdicts always (so the legend is complete); skipped only when present."""
+    """The seven verdicts always (so the legend is complete); not judged and skipped only
+    when present."""
     present = {c.get("outcome") for c in checks.values()}
-    return [o for o in LABELS if o != "skipped" or o in present]
+    return [o for o in LABELS if o not in ("not_judged", "skipped") or o in present]
 
 
 def _capability_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,6 +139,7 @@ def render(results: dict[str, Any]) -> str:
         capabilities=_capability_rows(results),
         details=_details(checks),
         badge=jinja2.utils.markupsafe.Markup(render_badge(results, rates["MUST"])),
+        incomplete=incomplete(results),
         dialect=results.get("dialect") or {},
         findings=list(dict.fromkeys(results.get("findings") or [])),
         diff=results.get("diff"),

@@ -12,6 +12,11 @@ An interrupted run (Ctrl-C, or SIGTERM from CI or a container stop: we turn it i
 KeyboardInterrupt) still ends in pytest's session finish, so the three reports are written
 with what was decided so far, and results.json says ``"complete": false``. results.json is
 written atomically, so a second signal never leaves half a file.
+
+A run is complete only when every selected check reached a verdict. Checks never run (an
+interruption, ``-x``) and checks whose request got no answer (``outcomes.NOT_JUDGED``) are
+not judged: then ``complete`` is false, ``run_error`` says why with advice, the headline and
+badge read "incomplete" instead of a rate, and the exit code is 2 whatever pytest decided.
 """
 
 from __future__ import annotations
@@ -32,10 +37,18 @@ from typing import Any
 import pytest
 
 from conformance.face import diff as run_diff
+from conformance.face.badge import incomplete
 from conformance.face.report_page import headline, write_report
 from conformance.face.settings import SETTINGS
 from conformance.verdicts.evidence import redact_url
-from conformance.verdicts.outcomes import CheckResult, state_of
+from conformance.verdicts.findings import incomplete_reason
+from conformance.verdicts.outcomes import (
+    NOT_JUDGED,
+    CheckResult,
+    check_id,
+    check_info,
+    state_of,
+)
 
 OUTCOMES = (
     "pass",
@@ -45,14 +58,16 @@ OUTCOMES = (
     "not_applicable",
     "info",
     "error",
+    NOT_JUDGED,
     "skipped",
 )
+EXIT_INCOMPLETE = 2  # pytest's INTERRUPTED: the run reached no verdict on some checks
 _STARTED = pytest.StashKey[float]()
 _DIFF = pytest.StashKey[dict]()
 #: Files of a run, scrubbed of the key at the end whichever plugin wrote them.
 REPORT_FILES = ("results.json", "junit.xml", "report.html", "index.html", "badge.svg")
 #: The terminal lists checks that did not pass in this order, each with its Actual.
-NOT_PASSING = ("fail", "error", "warn", "not_applicable", "unsupported", "skipped")
+NOT_PASSING = ("fail", "error", NOT_JUDGED, "warn", "not_applicable", "unsupported", "skipped")
 
 
 def _version() -> str:
@@ -90,6 +105,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_STARTED] = time.time()
+    _SIGNALLED.clear()  # the warm batch worker runs many sessions in one process
     if _settings(session.config).write_reports and (
         threading.current_thread() is threading.main_thread()
     ):
@@ -100,20 +116,59 @@ def _settings(config: pytest.Config):
     return config.stash[SETTINGS]
 
 
-def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> dict[str, Any]:
+def _count_not_run(session: pytest.Session, interrupted: bool) -> None:
+    """Selected checks that never reached a verdict are not judged, never silently dropped.
+
+    A run the preflight stopped keeps no per-check entries (its one line says why)."""
+    state = state_of(session.config)
+    if state.run_error is not None:
+        return
+    for item in session.items:
+        info = check_info(item)
+        full_id = check_id(item, info) if info is not None else None
+        if info is None or full_id in state.results:
+            continue
+        message = f"not judged: not run: {_stopped_by(interrupted)}"
+        state.results[full_id] = CheckResult(full_id, info, NOT_JUDGED, message, item.nodeid, 0.0)
+
+
+def _stopped_by(interrupted: bool) -> str:
+    if _SIGNALLED:
+        return f"interrupted by {_SIGNALLED[-1]}"
+    return "interrupted" if interrupted else "the run ended before it (-x or --maxfail)"
+
+
+def _judge_completeness(session: pytest.Session, interrupted: bool) -> bool:
+    """Mark the run incomplete (run_error, exit code 2) when a check was not judged."""
+    config = session.config
+    state = state_of(config)
+    _count_not_run(session, interrupted)
+    unjudged = [r.message for r in state.results.values() if r.outcome == NOT_JUDGED]
+    if not unjudged and not interrupted:
+        return True
+    if state.run_error is None:
+        reason = incomplete_reason(
+            unjudged, len(state.results), state.transport, _settings(config).limits
+        )
+        state.run_error = f"{_stopped_by(True)}: {reason}" if interrupted else reason
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = EXIT_INCOMPLETE
+    return False
+
+
+def build_results(config: pytest.Config, exitstatus: int, complete: bool) -> dict[str, Any]:
     state = state_of(config)
     settings = _settings(config)
     started = config.stash.get(_STARTED, time.time())
     counts = Counter(r.outcome for r in state.results.values())
     spend = state.transport.spend if state.transport else None
     checks = {cid: _check_entry(r) for cid, r in sorted(state.results.items())}
-    return {
+    results = {
         "tool": {"name": "chatcompat", "version": _version()},
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 3),
-        "complete": not interrupted,
-        "run_error": state.run_error
-        or (f"interrupted by {_SIGNALLED[-1]}" if interrupted and _SIGNALLED else None),
+        "complete": complete,
+        "run_error": state.run_error,
         "exit_status": int(exitstatus),
         "endpoint": state.endpoint,
         "settings": {
@@ -125,8 +180,10 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
         },
         "capabilities": settings.capabilities.summary(),
         "dialect": dict(state.dialect),
+        "pace": dict(state.pace),
         "findings": list(dict.fromkeys(state.findings)),
         "counts": {name: counts.get(name, 0) for name in OUTCOMES},
+        "judged": {"judged": len(checks) - counts.get(NOT_JUDGED, 0), "total": len(checks)},
         "headline": headline(checks),
         "spent": {
             "requests": spend.requests if spend else 0,
@@ -138,6 +195,13 @@ def build_results(config: pytest.Config, exitstatus: int, interrupted: bool) -> 
         },
         "checks": checks,
     }
+    partial = incomplete(results)
+    if partial is not None:  # no rate to publish: a consumer must not read one from here
+        results["headline"] = {
+            level: {**rates, "rate": None} for level, rates in results["headline"].items()
+        }
+        results["headline"]["incomplete"] = partial
+    return results
 
 
 def _check_entry(r: CheckResult) -> dict[str, Any]:
@@ -178,13 +242,17 @@ def _baseline_diff(config: pytest.Config, results: dict[str, Any]) -> dict[str, 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     settings = _settings(config)
+    if _state_missing(config) or hasattr(config, "workerinput"):
+        return  # an xdist worker runs a share of the items: completeness is the run's
+    interrupted = (
+        bool(session.shouldstop)
+        or bool(_SIGNALLED)
+        or exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+    )
+    complete = _judge_completeness(session, interrupted)
     if not settings.write_reports:
         return
-    interrupted = bool(session.shouldstop) or exitstatus in (
-        pytest.ExitCode.INTERRUPTED,
-        pytest.ExitCode.INTERNAL_ERROR,
-    )
-    results = build_results(config, exitstatus, interrupted)
+    results = build_results(config, session.exitstatus, complete)
     diff = _baseline_diff(config, results)
     if diff is not None:
         config.stash[_DIFF] = diff
@@ -247,6 +315,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"endpoint: {where}   model: {ep['model']}")
     if state.dialect:
         tr.write_line(f"dialect: {dialect_line(state.dialect)}")
+    if state.pace.get("summary"):
+        tr.write_line(f"pace: {state.pace['summary']}")
+    unjudged = sum(r.outcome == NOT_JUDGED for r in state.results.values())
+    if unjudged or state.run_error:
+        judged = len(state.results) - unjudged
+        tr.write_line(
+            f"INCOMPLETE: {judged} of {len(state.results)} checks judged, no pass rate: "
+            f"{state.run_error or 'interrupted'}",
+            yellow=True,
+            bold=True,
+        )
     for finding in dict.fromkeys(state.findings):
         tr.write_line(f"finding: {finding}")
     areas: dict[str, Counter] = {}
@@ -343,7 +422,8 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     prefix.append(
         f"<p><b>Endpoint:</b> {escape(str(ep.get('base_url', '?')))} &nbsp; "
         f"<b>Model:</b> {escape(str(ep.get('model', '?')))} &nbsp; "
-        f"<b>Dialect:</b> {escape(dialect)}</p>"
+        f"<b>Dialect:</b> {escape(dialect)} &nbsp; "
+        f"<b>Pace:</b> {escape(str(state.pace.get('summary', 'not measured')))}</p>"
         f"<p><b>Verdicts:</b> {escape(counts)}. The Result column shows the chatcompat "
         "verdict; pytest's own counts below file warn and info under Passed, unsupported "
         "and not applicable under Skipped. The compatibility page is index.html.</p>"
@@ -365,6 +445,7 @@ _HTML_RESULT = {
     "info": ("Passed", "Info", "#1565c0"),
     "unsupported": ("Skipped", "Unsupported", "#607d8b"),
     "not_applicable": ("Skipped", "Not applicable", "#8d6e63"),
+    NOT_JUDGED: ("Skipped", "Not judged", "#455a64"),
 }
 
 

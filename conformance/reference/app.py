@@ -168,6 +168,25 @@ async def _stream_body(
             log.write(json.dumps(record) + "\n")
 
 
+async def _generation_time(
+    chat_request: render.ChatRequest,
+    generations: list[Any],
+    faults: frozenset[str],
+    started: float,
+    config: ReferenceConfig,
+) -> None:
+    """A non-streamed answer comes when its last token would have been streamed: a slow
+    model is as slow without ``stream`` (what the suite's preflight pace must cope with)."""
+    if not (config.ttft_ms or config.itl_ms):
+        return
+    frames = render.build_stream(
+        chat_request, generations, faults, config.ttft_ms / 1000, config.itl_ms / 1000
+    )
+    delay = started + max(f.at for f in frames) - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
 def create_app(config: ReferenceConfig | None = None) -> Any:
     """Build the ASGI app; ``config`` carries key, models, faults and injected latency."""
     config = config or ReferenceConfig()
@@ -214,6 +233,7 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
         if not chat_request.stream:
             media = "text/plain" if "json_as_text_plain" in faults else "application/json"
             payload = render.build_response(chat_request, generations, faults)
+            await _generation_time(chat_request, generations, faults, started, config)
             return Response(json.dumps(payload), media_type=media)
         frames = render.build_stream(
             chat_request, generations, faults, config.ttft_ms / 1000, config.itl_ms / 1000

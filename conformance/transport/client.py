@@ -206,6 +206,23 @@ class Failure:
     streamed: bool
 
 
+@dataclass(frozen=True)
+class Answered:
+    """How long a complete answer took and how many tokens it reported (the run's slowest is
+    quoted when a timeout leaves checks unjudged: "answered 16 tokens in 29 s")."""
+
+    seconds: float
+    tokens: int | None
+
+
+def _answered(exchange: Exchange) -> Answered | None:
+    if not exchange.ok or exchange.t_end is None or exchange.spec.path != "/chat/completions":
+        return None
+    tokens = (exchange.usage or {}).get("completion_tokens")
+    counted = isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0
+    return Answered(exchange.t_end - exchange.t_start, tokens if counted else None)
+
+
 def shape_of(spec: RequestSpec) -> Shape:
     return spec.method, spec.path, spec.wants_stream
 
@@ -313,6 +330,7 @@ class Transport:
         self.spend = Spend()
         self.breaker = Breaker(self.limits.breaker_after)
         self.failures: list[Failure] = []
+        self.slowest: Answered | None = None  # the slowest complete chat answer of the run
         self._in_flight = 0
 
     @property
@@ -468,6 +486,10 @@ class Transport:
         if exchange.status == 429 and exchange.error is None:
             exchange.error = _rate_limited(exchange, self.limits)
         self.breaker.record(exchange)
+        answered = _answered(exchange)
+        slowest = self.slowest
+        if answered is not None and (slowest is None or answered.seconds > slowest.seconds):
+            self.slowest = answered
         if exchange.error is not None:
             failure = Failure(exchange.error, exchange.in_flight, spec.wants_stream)
             self.failures.append(failure)

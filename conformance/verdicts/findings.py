@@ -13,6 +13,7 @@ whether requests overlapped from the exchanges' ``in_flight`` count.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 
@@ -39,6 +40,10 @@ CAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 MIN_CHECKS = 2  # one failing check is its own story
+#: Causes that leave a check without an answer to judge: not judged, never failed (a cap hit
+#: is an answer, too large: a verdict; a redirect is one too).
+NO_ANSWER = frozenset({"breaker", "timeout", "dropped", "rate_limit"})
+TIMEOUT_ADVICE_FACTOR = 4  # suggested timeouts: this many times the ones that ran out
 
 
 def cause_of(text: str) -> str | None:
@@ -84,3 +89,56 @@ def _describe(
     if limits.max_concurrency > 1 and any(f.in_flight > 1 for f in dropped):
         return f"{what} when requests overlap: {affected}; re-run with --concurrency 1 to separate"
     return f"{what} mid-way: {affected}"
+
+
+def incomplete_reason(
+    not_judged: Iterable[str], total: int, transport: Transport | None, limits: Limits
+) -> str:
+    """``run_error`` of a run with checks not judged: how many, why, and what to change.
+
+    The advice uses what the transport measured (its slowest complete answer), so a slow
+    endpoint reads "the endpoint answered 16 tokens in 29 s; raise --request-timeout".
+    """
+    messages = list(not_judged)
+    causes = Counter(c for c in map(cause_of, messages) if c is not None)
+    head = f"{len(messages)} of {total} checks not judged"
+    why = [f"{n} {_CAUSE_WORDS.get(c, c)}" for c, n in causes.most_common() if c != "breaker"]
+    not_run = sum("not run:" in m for m in messages)
+    if not_run:
+        why.append(f"{not_run} not run")
+    if transport is not None and transport.breaker.tripped:
+        sent = f"{causes['breaker']} not sent after " if causes["breaker"] else ""
+        why.append(f"{sent}the endpoint stopped answering ({transport.breaker.reason})")
+    advice = _advice(causes, transport, limits)
+    return "; ".join([f"{head}: {', '.join(why)}" if why else head, *advice])
+
+
+_CAUSE_WORDS = {
+    "timeout": "timed out",
+    "dropped": "lost to a broken connection",
+    "rate_limit": "rate limited",
+}
+
+
+def _advice(causes: Counter, transport: Transport | None, limits: Limits) -> list[str]:
+    reason = (transport.breaker.reason or "") if transport is not None else ""
+    advice = []
+    if causes["timeout"] or "imeout" in reason:
+        slowest = transport.slowest if transport is not None else None
+        if slowest is not None:
+            tokens = f"{slowest.tokens} tokens" if slowest.tokens is not None else "its answer"
+            advice.append(f"the endpoint answered {tokens} in {slowest.seconds:.1f} s at most")
+        read = math.ceil(TIMEOUT_ADVICE_FACTOR * limits.read_timeout)
+        total = math.ceil(TIMEOUT_ADVICE_FACTOR * limits.total_timeout)
+        advice.append(
+            f"if it is only slow, raise --request-timeout (now {limits.read_timeout:g} s) and "
+            f"--total-timeout (now {limits.total_timeout:g} s), e.g. --request-timeout={read} "
+            f"--total-timeout={total}"
+        )
+    if causes["dropped"] or cause_of(f"transport error: {reason}") == "dropped":
+        advice.append("re-run with --concurrency 1 if the endpoint drops overlapping requests")
+    if causes["rate_limit"] or "rate limited" in reason:
+        advice.append("lower --concurrency, or raise the endpoint's rate limit")
+    if "exceeded the cap" in reason:
+        advice.append("raise --max-body-bytes / --max-events if answers are legitimately large")
+    return advice

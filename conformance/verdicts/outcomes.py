@@ -1,4 +1,5 @@
-"""Turn pytest results into chatcompat verdicts: pass, fail, warn, unsupported, error, info.
+"""Turn pytest results into chatcompat verdicts: pass, fail, warn, unsupported, error, info,
+not_judged.
 
 * MUST broken -> fail (a pytest failure, exit code 1).
 * SHOULD broken -> warn: reported with its evidence, the test itself passes, unless pytest
@@ -7,6 +8,11 @@
 * ``pytest.skip("unsupported: ...")`` -> unsupported; a fixture or harness crash -> error.
 * ``not_applicable(reason)`` -> not_applicable: the check could not judge (its premise was not
   met); counted apart, never as a pass. Any other skip is reported as "skipped".
+* A failure whose Actual is a request that got no answer to judge (not sent: the breaker had
+  tripped; timed out; broken in transport; still rate-limited) -> not_judged: no verdict on
+  the endpoint, out of every pass rate, reported as a pytest skip. One such check makes the
+  run incomplete (``complete: false``, exit code 2, the reason in ``run_error``): a slow or
+  flaky endpoint must read "incomplete", never "0% MUST".
 Evidence (Requirement / Expected / Actual, exchanges, curl) replaces the traceback.
 """
 
@@ -20,8 +26,10 @@ import pytest
 from conformance.transport.client import Exchange, Transport
 from conformance.verdicts.check import NOT_APPLICABLE_PREFIX, CheckFailure, CheckInfo, Observation
 from conformance.verdicts.evidence import Redactor, curl_command, format_exchange
+from conformance.verdicts.findings import NO_ANSWER, cause_of
 
 UNSUPPORTED_PREFIX = "unsupported:"
+NOT_JUDGED = "not_judged"
 EVIDENCE_LIMIT = 6000  # a harness traceback's tail kept as evidence
 
 
@@ -60,6 +68,8 @@ class RunState:
     #: Run-level findings with one cause (e.g. "streams aborted when requests overlap: N checks
     #: affected"), named once in every report instead of as N unrelated failures.
     findings: list[str] = field(default_factory=list)
+    #: The endpoint's pace measured at preflight and the timeouts scaled to it (``pace.py``).
+    pace: dict[str, Any] = field(default_factory=dict)
 
 
 STATE = pytest.StashKey[RunState]()
@@ -201,6 +211,8 @@ def _classify(
         text = render_failure(info, full_id, value, redact)
         message = redact(f"expected {value.expected}; got {value.actual}")
         detail = failure_detail(value, redact)
+        if cause_of(value.actual) in NO_ANSWER:
+            return _not_judged(report, message, text, detail)
         if info.level.value == "INFO":  # an observation, whatever the check raised: no verdict
             report.outcome = "passed"
             report.longrepr = None
@@ -217,6 +229,17 @@ def _classify(
     report.longrepr = text
     message = redact(f"harness error, no verdict: {type(value).__name__}: {value}")[:300]
     return Verdict("error", message, text[-EVIDENCE_LIMIT:])
+
+
+def _not_judged(
+    report: pytest.TestReport, message: str, text: str, detail: dict[str, Any]
+) -> Verdict:
+    """No answer came to judge: a skip for pytest (not a failure), with the evidence kept."""
+    reason = f"not judged: {message}"
+    report.outcome = "skipped"
+    report.longrepr = (str(report.location[0]), (report.location[1] or 0) + 1, reason)
+    report.sections.append(("chatcompat: not judged", text))
+    return Verdict(NOT_JUDGED, reason, text, detail)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -245,7 +268,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     props.append(("outcome", outcome))
     if verdict.message:
         props.append(("message", verdict.message))
-    if outcome in ("warn", "info") and verdict.evidence:
+    if outcome in ("warn", "info", NOT_JUDGED) and verdict.evidence:
         props.append(("evidence", verdict.evidence))  # a fail has it in <failure>
     item.user_properties[:] = props
     if full_id not in state.results or outcome != "pass":
@@ -267,6 +290,7 @@ _STATUS = {
     "info": ("info", "i", ("INFO", {"cyan": True})),
     "unsupported": ("unsupported", "u", ("UNSUPPORTED", {"yellow": True})),
     "not_applicable": ("not applicable", "n", ("NOT APPLICABLE", {"cyan": True})),
+    NOT_JUDGED: ("not judged", "J", ("NOT JUDGED", {"yellow": True})),
     "error": ("error", "E", ("ERROR", {"red": True})),
 }
 
