@@ -11,6 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fault_table import breaks
+from fault_table import expected as expected_breaks
+from fault_table import fragment as fragment_of
 from suite_runner import SuiteRun, run_many, run_suite, suite_args
 
 from conformance.reference.faults import FAULTS, VARIANTS
@@ -59,9 +62,7 @@ def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
     root = tmp_path_factory.mktemp("matrix")
     jobs = {"clean": suite_args(reference.origin)}
     jobs.update({v: suite_args(reference.origin, v) for v in VARIANTS})
-    jobs.update(
-        {f: [*suite_args(reference.origin, f), *_selection(FAULTS[f].breaks)] for f in FAULTS}
-    )
+    jobs.update({f: [*suite_args(reference.origin, f), *_selection(breaks(f))] for f in FAULTS})
     jobs.update(
         {
             _combo(names): [*suite_args(reference.origin, *names), *_selection(expected)]
@@ -153,15 +154,15 @@ def test_capability_declared_absent_gates_usage_in_stream(reference, tmp_path):
 def test_fault_breaks_its_checks(runs, fault):
     run = runs[fault]
     results = run.results["checks"]
-    for check_id in FAULTS[fault].breaks:
+    for check_id in expected_breaks(fault, results):
         assert check_id in results, f"{check_id} did not run under {fault}"
         entry = results[check_id]
         expected = FAILING[entry["level"]]
         assert entry["outcome"] == expected, (fault, check_id, entry)
-        fragment = FAULTS[fault].fragment(check_id)
+        fragment = fragment_of(fault, check_id)
         assert fragment, f"fault {fault} names no expected message for {check_id}"
         assert fragment in entry["message"], (fault, check_id, fragment, entry["message"])
-    levels = {results[c]["level"] for c in FAULTS[fault].breaks}
+    levels = {results[c]["level"] for c in expected_breaks(fault, results)}
     assert run.returncode == (1 if "MUST" in levels else 0), run.output[-2000:]
 
 
@@ -177,8 +178,8 @@ def test_fault_combination(runs, names):
 
 def test_every_check_has_a_fault(runs):
     """A check that no fault can make fail is not done."""
-    covered = {check_id for fault in FAULTS.values() for check_id in fault.breaks}
     checks = runs["clean"].results["checks"]
+    covered = {check_id for fault in FAULTS for check_id in expected_breaks(fault, checks)}
     verdict_checks = {cid for cid, c in checks.items() if c["level"] != "INFO"}
     assert sorted(verdict_checks - covered) == []
 
@@ -229,3 +230,12 @@ def test_reports_written_for_failing_run(runs):
     assert "stream.terminates_with_done" in html and "Reproduce with:" in html
     assert 'name="check_id" value="stream.terminates_with_done"' in junit
     assert runs["missing_done"].results["counts"]["fail"] >= 1
+
+
+def test_declared_faults_exist_and_each_fault_breaks_a_check():
+    """broken_by names real faults, and no fault is left without a check it breaks."""
+    from conformance.face.catalog import load_all_checks
+
+    named = {f for info in load_all_checks().values() for f in info.broken_by}
+    assert sorted(named - FAULTS.keys()) == []
+    assert sorted(f for f in FAULTS if not breaks(f)) == []

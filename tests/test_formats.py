@@ -14,7 +14,7 @@ import pytest
 from browser import Elements, dump_dom, matrix_counts, requires_chromium
 from suite_runner import run_suite
 
-from conformance.exchanges.shared import OK_EXPECTED, describe_status
+from conformance.exchanges.expect import OK_EXPECTED, describe_status
 from conformance.transport.client import Exchange, RequestSpec
 
 #: fail + not_applicable (no usage chunk), fail (bad total), warn (refusal key omitted).

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conformance.api.schemas import schema_errors
-from conformance.exchanges.shared import (
-    AUTH_CASES,
-    INVALID_CASE_IDS,
-    describe_status,
-    expect_rejected,
-    invalid_cases,
-)
+from conformance.exchanges.errors import AUTH_CASES, INVALID_CASE_IDS, invalid_cases
+from conformance.exchanges.expect import describe_status, expect_rejected
 from conformance.transport.client import NOT_JSON
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
 
 PARAMS = {name: case.param for name, case in invalid_cases("m").items()}
 
@@ -48,6 +43,11 @@ def _envelope(exchange) -> dict:
     "errors.auth",
     "MUST",
     "A request without a valid API key is rejected with 401 and the error envelope.",
+    rationale="a key that is not checked is a security hole, whatever the spec says",
+    broken_by={
+        "auth_not_enforced": "expected HTTP 401; got HTTP 200",
+        "detail_envelope": {"wrong_key": "{'detail'"},
+    },
 )
 @pytest.mark.parametrize("case", list(AUTH_CASES))
 def test_auth(errors, case):
@@ -63,6 +63,12 @@ def test_auth(errors, case):
     "MUST",
     "An invalid request is answered 400 Bad Request: never 2xx (silently accepted), never "
     "5xx (crash), not 422.",
+    rationale=CLEAN_400,
+    broken_by={
+        "status_422": "got HTTP 422",
+        "error_200": "expected HTTP 400; got HTTP 200",
+        "bad_input_500": "got HTTP 500",
+    },
 )
 @pytest.mark.parametrize("case", INVALID_CASE_IDS)
 def test_invalid_is_400(errors, case):
@@ -74,6 +80,11 @@ def test_invalid_is_400(errors, case):
     "errors.invalid_envelope",
     "MUST",
     'Errors carry the envelope {"error": {"message": str, "type": str, "param", "code"}}.',
+    rationale="SDKs read error.message from the envelope to raise",
+    broken_by={
+        "detail_envelope": "got {'detail'",
+        "error_200": "an HTTP error status; got HTTP 200",
+    },
 )
 @pytest.mark.parametrize("case", INVALID_CASE_IDS)
 def test_invalid_envelope(errors, case):
@@ -91,6 +102,8 @@ def test_invalid_envelope(errors, case):
     "errors.invalid_names_param",
     "SHOULD",
     "error.param names the offending field (e.g. 'temperature', 'messages[0].role').",
+    rationale="helps users fix requests; clients do not depend on it",
+    broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", [c for c in INVALID_CASE_IDS if PARAMS[c]])
 def test_invalid_names_param(errors, case):
@@ -113,6 +126,8 @@ def test_invalid_names_param(errors, case):
     "SHOULD",
     "Error fields have the spec's types: message and type strings, param and code string or "
     "null (an integer code breaks typed clients).",
+    rationale="typed clients reject an integer code, untyped ones cope",
+    broken_by={"error_code_integer": "error.code: 400"},
 )
 def test_envelope_types(errors):
     judged = 0
@@ -140,6 +155,8 @@ def test_envelope_types(errors):
     "errors.are_json",
     "MUST",
     "Error responses are JSON (Content-Type application/json), so clients can parse them.",
+    rationale="SDKs decode error bodies as JSON to raise typed errors",
+    broken_by={"error_as_text": "got 'text/plain"},
 )
 def test_are_json(errors):
     judged = 0
@@ -161,6 +178,8 @@ def test_are_json(errors):
     "SHOULD",
     "A model that does not exist gets 404 (or 400) with the error envelope. Single-model "
     "servers often answer with their one model instead, which hides typos: SHOULD.",
+    rationale="single-model servers often serve any name; hides typos only",
+    broken_by={"unknown_model_served": "got HTTP 200"},
 )
 def test_unknown_model(errors):
     exchange = errors.unknown_model
@@ -173,6 +192,8 @@ def test_unknown_model(errors):
     "MUST",
     "An invalid streaming request fails with an HTTP error status before any event, not "
     "with 200 and an error inside the stream.",
+    rationale="an error inside a 200 stream is read as output",
+    broken_by={"stream_error_as_event": "got HTTP 200"},
 )
 def test_stream_invalid_is_http_error(errors):
     exchange = errors.stream_invalid

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import math
 
+from conformance.exchanges.expect import choices_of, expect_rejected, message_of, ok_stream
 from conformance.exchanges.logprobs import TOP
 from conformance.exchanges.logprobs import logprob_entries as _entries
-from conformance.exchanges.shared import (
-    choices_of,
-    expect_rejected,
-    message_of,
-    ok_stream,
-)
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import CLIENTS_PARSE, check, expect, not_applicable, short
 
 
 def _entry_problems(entry) -> list[str]:
@@ -35,6 +30,13 @@ def _entry_problems(entry) -> list[str]:
     "MUST",
     "logprobs: {content: [{token, logprob, bytes, top_logprobs}]} for every output token.",
     capability="logprobs",
+    rationale=CLIENTS_PARSE,
+    broken_by={
+        "ignore_logprobs": "logprobs = {content: [...]}; got None",
+        "logprobs_empty": "a non-empty content list",
+        "logprobs_entry_malformed": "top_logprobs is not a list",
+        "unsupported_param_500": "HTTP 500",
+    },
 )
 def test_structure(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
@@ -49,6 +51,8 @@ def test_structure(logprobbed, capabilities):
     "MUST",
     "logprob: The log probability of this token: finite and <= 0 (top alternatives too).",
     capability="logprobs",
+    rationale="a positive log probability is not a probability",
+    broken_by={"logprob_positive": "('Every', 0.5)"},
 )
 def test_values(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
@@ -67,6 +71,8 @@ def test_values(logprobbed, capabilities):
     "bytes: the UTF-8 bytes of the token (for tokens that are whole characters, they decode "
     "to the token).",
     capability="logprobs",
+    rationale="clients rebuild text from bytes; wrong bytes corrupt it",
+    broken_by={"logprob_bytes_wrong": "('Every', [69, 0, 118"},
 )
 def test_bytes(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
@@ -92,6 +98,8 @@ def test_bytes(logprobbed, capabilities):
     "MUST",
     "The tokens (their bytes, where a character spans tokens) concatenate to the message content.",
     capability="logprobs",
+    rationale="logprobs that describe other text are wrong data",
+    broken_by={"logprobs_tokens_mismatch": "got ' bogus"},
 )
 def test_concatenate(logprobbed, capabilities):
     exchange = logprobbed["plain"]
@@ -110,6 +118,12 @@ def test_concatenate(logprobbed, capabilities):
     "MUST",
     "top_logprobs: at most the requested number of most likely tokens, most likely first.",
     capability="logprobs",
+    rationale="clients take the first entry as the most likely",
+    broken_by={
+        "top_logprobs_unsorted": "sorted by logprob",
+        "top_logprobs_too_many": "-30.0, -30.0",
+        "top_logprobs_ignored": "got [('Every', [])",
+    },
 )
 def test_top(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
@@ -132,6 +146,8 @@ def test_top(logprobbed, capabilities):
     "MUST",
     "Streamed, every chunk that carries content carries the logprobs of that content.",
     capability="logprobs",
+    rationale="streaming clients attach logprobs per delta",
+    broken_by={"logprobs_missing_in_stream": "missing on chunks [1"},
 )
 def test_streamed(logprobbed, capabilities):
     exchange = logprobbed["stream"]
@@ -160,6 +176,8 @@ def test_streamed(logprobbed, capabilities):
     "SHOULD",
     "top_logprobs requires logprobs: true; OpenAI answers 400 otherwise.",
     capability="logprobs",
+    rationale="validation OpenAI does; harmless if skipped",
+    broken_by={"top_logprobs_unvalidated": "expected HTTP 400; got HTTP 200"},
 )
 def test_top_without_logprobs(logprobbed, capabilities):
     capabilities.skip_if_absent("logprobs")
@@ -172,6 +190,8 @@ def test_top_without_logprobs(logprobbed, capabilities):
     "SHOULD",
     "top_logprobs: An integer between 0 and 20; 21 is rejected with 400.",
     capability="logprobs",
+    rationale="validation OpenAI does; accepting 21 harms no client",
+    broken_by={"top_logprobs_unvalidated": "expected HTTP 400; got HTTP 200"},
 )
 def test_top_above_20(logprobbed, capabilities):
     capabilities.skip_if_absent("logprobs")

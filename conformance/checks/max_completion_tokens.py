@@ -4,7 +4,7 @@ replaces it (reasoning models accept only this one)."""
 from __future__ import annotations
 
 from conformance.checks.max_tokens import finish_check, limit_check
-from conformance.verdicts.check import check
+from conformance.verdicts.check import SILENT, check
 
 test_max_completion_tokens_respected = check(
     "max_completion_tokens.respected",
@@ -12,10 +12,17 @@ test_max_completion_tokens_respected = check(
     "max_completion_tokens: An upper bound for the number of tokens that can be generated for a "
     "completion.",
     capability="max_completion_tokens",
+    rationale="the caller's cost bound; " + SILENT,
+    broken_by={"ignore_max_completion_tokens": "<= 5; got 140"},
 )(limit_check("max_completion_tokens"))
 test_max_completion_tokens_finish_length = check(
     "max_completion_tokens.finish_length",
     "MUST",
     'finish_reason is "length" when max_completion_tokens cuts the output.',
     capability="max_completion_tokens",
+    rationale="clients continue or warn on 'length' only",
+    broken_by={
+        "ignore_max_completion_tokens": "(140 tokens); got 'stop'",
+        "length_reported_as_stop": "(5 tokens); got 'stop'",
+    },
 )(finish_check("max_completion_tokens"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.exchanges.limits import LIMIT, MODES, gate, usage_and_finish
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
 
 
 def limit_check(field):
@@ -58,6 +58,8 @@ test_max_tokens_respected = check(
     "MUST",
     "max_tokens: The maximum number of tokens that can be generated in the chat completion.",
     capability="max_tokens",
+    rationale="the caller's cost bound; " + SILENT,
+    broken_by={"ignore_max_tokens": "<= 5; got 140"},
 )(limit_check("max_tokens"))
 test_max_tokens_finish_length = check(
     "max_tokens.finish_length",
@@ -65,4 +67,9 @@ test_max_tokens_finish_length = check(
     'finish_reason is "length" if the maximum number of tokens specified in the request was '
     "reached.",
     capability="max_tokens",
+    rationale="clients continue or warn on 'length' only",
+    broken_by={
+        "ignore_max_tokens": "(140 tokens); got 'stop'",
+        "length_reported_as_stop": "(5 tokens); got 'stop'",
+    },
 )(finish_check("max_tokens"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.shared import Planned, chat_body, describe_status, message_of, send_batch
+from conformance.exchanges.expect import describe_status, message_of
+from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import check, expect, not_applicable, observe, short
 
@@ -102,6 +103,8 @@ def messaged(endpoint, capabilities):
     "MUST",
     "Conversations with system, developer and assistant messages are accepted (developer is "
     "the newer name of system; rejecting it cleanly is 'unsupported').",
+    rationale="system/developer/assistant are in every conversation",
+    broken_by={"non_user_roles_500": "got HTTP 500"},
 )
 @pytest.mark.parametrize("role", list(ROLE_HISTORIES))
 def test_role_accepted(messaged, capabilities, role):
@@ -119,6 +122,11 @@ def test_role_accepted(messaged, capabilities, role):
     "read like the same text as a string: the answer equals the string twin's (judged when "
     "the endpoint repeats itself at temperature 0).",
     capability="content_parts",
+    rationale="every OpenAI model takes text parts; SDK helpers send them",
+    broken_by={
+        "content_parts_500": "got HTTP 500",
+        "parts_text_dropped": "the answer to the same text as a string",
+    },
 )
 @pytest.mark.parametrize("role", PART_ROLES)
 def test_content_parts(messaged, capabilities, role):
@@ -167,6 +175,8 @@ def _instruction_answer(messaged, capabilities, role: str):
     "A system or developer message reaches the model: at temperature 0 the answer with it "
     "differs from the answer to the same question without it (judged only when the question "
     "alone gets the same answer twice). Any model passes when the API reads the message.",
+    rationale="a dropped system prompt is a silent wrong answer",
+    broken_by={"drop_system": "got the same answer with and without it"},
 )
 @pytest.mark.parametrize("role", ["system", "developer"])
 def test_system_honoured(messaged, capabilities, role):
@@ -188,6 +198,7 @@ def test_system_honoured(messaged, capabilities, role):
     "INFO",
     "Whether the model obeys an instruction given only in a system or developer text part "
     "(a probe of the model, not of the API: messages.system_honoured judges the API).",
+    rationale="judges the model, not the API: a probe only",
 )
 @pytest.mark.parametrize("role", ["system", "developer"])
 def test_instruction_followed(messaged, capabilities, role):
@@ -201,6 +212,8 @@ def test_instruction_followed(messaged, capabilities, role):
     "messages.name_accepted",
     "MUST",
     "messages[].name: An optional name for the participant; it is accepted.",
+    rationale="SDKs and frameworks send name; rejecting it breaks them",
+    broken_by={"reject_name": "expected HTTP 200; got HTTP 400"},
 )
 def test_name_accepted(messaged):
     exchange = messaged["name"]
@@ -213,6 +226,12 @@ def test_name_accepted(messaged):
     "An image_url part (data URI) is accepted and read (it costs prompt tokens against a twin "
     "without it), or cleanly rejected as unsupported.",
     capability="vision",
+    rationale="accepted images that are not read answer about nothing",
+    broken_by={
+        "image_500": "got HTTP 500",
+        "drop_media": "the image part was accepted and ignored",
+        "media_empty_answer": "a text answer; got ''",
+    },
 )
 def test_image_input(messaged, capabilities):
     _media_read(messaged, capabilities, "vision", "image")
@@ -224,6 +243,12 @@ def test_image_input(messaged, capabilities):
     "An input_audio part (base64 WAV) is accepted and read (it costs prompt tokens against a "
     "twin without it), or cleanly rejected as unsupported.",
     capability="audio_input",
+    rationale="accepted audio that is not read answers about nothing",
+    broken_by={
+        "audio_500": "got HTTP 500",
+        "drop_media": "the audio part was accepted and ignored",
+        "media_empty_answer": "a text answer; got ''",
+    },
 )
 def test_audio_input(messaged, capabilities):
     _media_read(messaged, capabilities, "audio_input", "audio")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.api.schemas import schema_errors
-from conformance.exchanges.shared import model_ids, ok_json
+from conformance.exchanges.expect import model_ids, ok_json
 from conformance.verdicts.check import check, expect
 
 
@@ -12,6 +12,11 @@ from conformance.verdicts.check import check, expect
     "MUST",
     'GET /models returns {"object": "list", "data": [{"id", "object": "model", "created", '
     '"owned_by"}]}.',
+    rationale=(
+        "Spec-optional when --model is given: MUST because clients list models to "
+        "pick or validate one, and a malformed list breaks them"
+    ),
+    broken_by={"models_bare_list": "got JSON list"},
 )
 def test_list_schema(endpoint):
     exchange = endpoint.models_exchange
@@ -23,6 +28,8 @@ def test_list_schema(endpoint):
     "models.lists_model",
     "SHOULD",
     "The model under test is listed by GET /models (clients pick models from the list).",
+    rationale="clients that pick from the list miss it; many still work",
+    broken_by={"model_not_listed": "got ['chatcompat-ref-other']"},
 )
 def test_lists_model(endpoint):
     exchange = endpoint.models_exchange

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streamed_content
+from conformance.exchanges.requests import sent_limit
 from conformance.exchanges.sampling import N
-from conformance.exchanges.shared import (
-    choices_of,
-    ok_json,
-    ok_stream,
-    sent_limit,
-    streamed_content,
-)
-from conformance.verdicts.check import check, expect, short
+from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
 
 
 @check(
@@ -21,6 +16,8 @@ from conformance.verdicts.check import check, expect, short
     "n: How many chat completion choices to generate for each input message; choices has "
     "n entries with index 0..n-1.",
     capability="n",
+    rationale="n is the caller's request; one choice for n=2 is a silent wrong answer",
+    broken_by={"ignore_n": "got [0]"},
 )
 def test_n_choices(sampled, capabilities):
     capabilities.gate("n", sampled["n"])
@@ -39,6 +36,12 @@ def test_n_choices(sampled, capabilities):
     "Streamed with n > 1, every choice index appears, starts with role 'assistant' and gets "
     "exactly one finish_reason.",
     capability="n",
+    rationale=SSE_CLIENTS,
+    broken_by={
+        "two_finish_reasons": "exactly one finish_reason; got [",
+        "ignore_n": "deltas for choice 1; got none",
+        "n_stream_role_only_first": "choice 1: first delta with role",
+    },
 )
 def test_n_stream_choices(sampled, capabilities):
     exchange = sampled["n_stream"]
@@ -69,6 +72,8 @@ def test_n_stream_choices(sampled, capabilities):
     "usage.completion_tokens counts the tokens of every choice: with n=2 and both choices cut "
     "at max_tokens, it is n x max_tokens.",
     capability="n",
+    rationale="billing and budgets read completion_tokens",
+    broken_by={"usage_counts_one_choice": "(every choice counted); got 5"},
 )
 def test_n_usage(sampled, capabilities):
     exchange = sampled["n"]
@@ -104,6 +109,11 @@ def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
     "Streamed with n > 1 and stream_options.include_usage, exactly one usage chunk is sent, "
     "last, for the whole request (every choice), not one per choice.",
     capability="n",
+    rationale="clients sum or take the one usage chunk; several double-bill",
+    broken_by={
+        "usage_chunk_per_choice": "one usage chunk, the last; got usage on",
+        "usage_counts_one_choice": "(every choice counted); got 5",
+    },
 )
 def test_n_stream_usage(sampled, capabilities):
     exchange = sampled["n_stream"]

@@ -16,18 +16,17 @@ import pytest
 from conformance.api import dialect
 from conformance.api.rejections import named_params, rejection_names
 from conformance.api.request_fields import REASONING_EFFORTS
-from conformance.exchanges.shared import (
-    chat_body,
+from conformance.exchanges.expect import (
     choices_of,
     describe_status,
     first_choice,
     ok_json,
     ok_stream,
     streamed_content,
-    with_limit,
 )
+from conformance.exchanges.requests import chat_body, with_limit
 from conformance.transport.client import Exchange, RequestSpec
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
 
 THINK_TAGS = ("<think>", "</think>")
 #: A budget far below any reasoning a reasoning model does before answering.
@@ -70,6 +69,8 @@ def _reasoning_tokens(usage: Any) -> int | None:
     "MUST",
     "completion_tokens_details.reasoning_tokens breaks completion_tokens down: reasoning "
     "tokens are part of the completion tokens, so never more than them.",
+    rationale="a detail above its total is a wrong bill",
+    broken_by={"reasoning_tokens_exceed_completion": "> completion_tokens"},
 )
 def test_tokens_within_completion(shared):
     judged = 0
@@ -97,6 +98,11 @@ def test_tokens_within_completion(shared):
     "reasoning_effort: one of the documented values (none, minimal, low, medium, high, xhigh, "
     "by model). A value the model does not support is rejected with a 400 naming "
     "reasoning_effort, never a server error.",
+    rationale=CLEAN_400,
+    broken_by={
+        "reasoning_effort_500": {"none": "HTTP 500", "xhigh": "HTTP 500", "max": "HTTP 500"},
+        "reasoning_effort_unnamed_400": "HTTP 400, naming nothing",
+    },
 )
 @pytest.mark.parametrize("effort", EFFORTS)
 def test_effort_values(reasoned, effort):
@@ -116,6 +122,8 @@ def test_effort_values(reasoned, effort):
     "MUST",
     "max_completion_tokens bounds reasoning and visible tokens together: when reasoning uses "
     'up the budget, the choice ends with finish_reason "length" (and little or no content).',
+    rationale="clients raise the budget on 'length' only",
+    broken_by={"budget_exhausted_stop": "'stop'"},
 )
 def test_budget_finish_length(reasoned):
     exchange = reasoned["exhausted"]
@@ -142,6 +150,8 @@ def test_budget_finish_length(reasoned):
     "SHOULD",
     "Reasoning text belongs in a reasoning field (or nowhere), never in message content: "
     "clients show content to users and parse it as the answer.",
+    rationale="vendors differ on where reasoning goes; visible, not broken",
+    broken_by={"think_tags_in_content": "<think> and </think> in the content"},
 )
 def test_no_think_tags(shared):
     texts = {
@@ -179,6 +189,8 @@ def _delta_fields(chunks: list[dict[str, Any]]) -> list[tuple[str, int]]:
     "SHOULD",
     "Streamed reasoning deltas (reasoning_content / reasoning) come before the first content "
     "delta: clients show reasoning as it happens, then the answer.",
+    rationale="vendor fields with no spec: order clients expect",
+    broken_by={"reasoning_after_content": "after content began"},
 )
 def test_stream_reasoning_first(shared):
     seen = _delta_fields(ok_stream(shared.stream))
@@ -199,6 +211,8 @@ def test_stream_reasoning_first(shared):
     "SHOULD",
     "Streamed and non-streamed replies put reasoning text in the same field, so one client "
     "parser serves both.",
+    rationale="vendor fields with no spec: consistency only",
+    broken_by={"reasoning_field_mismatch": "stream deltas: ['reasoning']"},
 )
 def test_stream_matches_message(shared):
     message = first_choice(ok_json(shared.plain)).get("message") or {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from conformance.api.schemas import schema_errors
-from conformance.exchanges.shared import choices_of, ok_json
-from conformance.verdicts.check import check, expect, not_applicable, observe, short
+from conformance.exchanges.expect import choices_of, ok_json
+from conformance.verdicts.check import CLIENTS_PARSE, check, expect, not_applicable, observe, short
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
 
@@ -15,6 +15,8 @@ FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_ca
     "response.content_type_json",
     "MUST",
     "A non-streamed response is a JSON document (Content-Type: application/json).",
+    rationale="HTTP clients pick the decoder from Content-Type",
+    broken_by={"json_as_text_plain": "got 'text/plain"},
 )
 def test_content_type_json(shared):
     ok_json(shared.plain)
@@ -31,13 +33,21 @@ def test_content_type_json(shared):
     "response.schema",
     "MUST",
     "The response validates against CreateChatCompletionResponse (OpenAI OpenAPI spec).",
+    rationale="the contract typed clients are generated from",
+    broken_by={"index_as_string": "'0' is not of type 'integer'"},
 )
 def test_schema(shared):
     errors = schema_errors(ok_json(shared.plain), "response")
     expect(not errors, "no schema errors", "; ".join(errors), shared.plain)
 
 
-@check("response.object", "MUST", "object: The object type, which is always chat.completion.")
+@check(
+    "response.object",
+    "MUST",
+    "object: The object type, which is always chat.completion.",
+    rationale="clients dispatch on object",
+    broken_by={"wrong_object": "got 'text_completion'"},
+)
 def test_object(shared):
     body = ok_json(shared.plain)
     expect(
@@ -48,7 +58,13 @@ def test_object(shared):
     )
 
 
-@check("response.id_nonempty", "MUST", "id: A unique identifier for the chat completion.")
+@check(
+    "response.id_nonempty",
+    "MUST",
+    "id: A unique identifier for the chat completion.",
+    rationale="logs, caches and stores key on the id",
+    broken_by={"empty_id": "non-empty string id; got ''"},
+)
 def test_id(shared):
     value = ok_json(shared.plain).get("id")
     expect(
@@ -61,6 +77,8 @@ def test_id(shared):
     "MUST",
     "created: The Unix timestamp (in seconds) of when the chat completion was created "
     "(type integer).",
+    rationale="typed clients reject a float",
+    broken_by={"float_created": "expected an integer; got 1"},
 )
 def test_created_integer(shared):
     value = ok_json(shared.plain).get("created")
@@ -76,6 +94,8 @@ def test_created_integer(shared):
     "response.created_recent",
     "MUST",
     "created is a Unix timestamp in seconds: close to the current time, not milliseconds.",
+    rationale="seconds, not milliseconds: timestamps are shown and compared",
+    broken_by={"created_millis": "within a day of now"},
 )
 def test_created_recent(shared):
     value = ok_json(shared.plain).get("created")
@@ -89,7 +109,13 @@ def test_created_recent(shared):
     )
 
 
-@check("response.model_present", "MUST", "model: The model used for the chat completion.")
+@check(
+    "response.model_present",
+    "MUST",
+    "model: The model used for the chat completion.",
+    rationale="required by the schema; clients log and route on it",
+    broken_by={"missing_model": "model string; got None"},
+)
 def test_model_present(shared):
     value = ok_json(shared.plain).get("model")
     expect(
@@ -104,6 +130,8 @@ def test_model_present(shared):
     "response.choice_indices",
     "MUST",
     "choices[].index: The index of the choice in the list of choices (0..n-1).",
+    rationale=CLIENTS_PARSE,
+    broken_by={"index_from_one": "got [1]"},
 )
 def test_choice_indices(shared):
     choices = choices_of(ok_json(shared.plain))
@@ -116,7 +144,13 @@ def test_choice_indices(shared):
     )
 
 
-@check("response.message_role", "MUST", "message.role: The role of the author: 'assistant'.")
+@check(
+    "response.message_role",
+    "MUST",
+    "message.role: The role of the author: 'assistant'.",
+    rationale=CLIENTS_PARSE,
+    broken_by={"wrong_role": "got ['model']"},
+)
 def test_message_role(shared):
     choices = choices_of(ok_json(shared.plain))
     roles = [(c.get("message") or {}).get("role") for c in choices]
@@ -145,6 +179,11 @@ def content_allowed(message: dict) -> bool:
     "MUST",
     "message.content: The contents of the message (a string; null only with tool calls, a "
     "legacy function_call or a refusal).",
+    rationale=CLIENTS_PARSE,
+    broken_by={
+        "content_as_list": "got [{'type': 'text'",
+        "content_null": "function_call or a refusal); got None",
+    },
 )
 def test_content_string(shared):
     for choice in choices_of(ok_json(shared.plain)):
@@ -161,6 +200,8 @@ def test_content_string(shared):
     "response.finish_reason_enum",
     "MUST",
     "finish_reason is one of stop, length, tool_calls, content_filter, function_call.",
+    rationale="clients branch on it; an unknown value falls through",
+    broken_by={"finish_reason_eos": "got ['eos']"},
 )
 def test_finish_reason(shared):
     reasons = [c.get("finish_reason") for c in choices_of(ok_json(shared.plain))]
@@ -177,6 +218,8 @@ def test_finish_reason(shared):
     "SHOULD",
     "message.refusal is a required (nullable) key; many servers omit it, which typed "
     "clients may reject.",
+    rationale="required but nullable; only strict typed clients reject it",
+    broken_by={"omit_refusal": "refusal present (null ok); got key missing"},
 )
 def test_refusal_key(shared):
     for choice in choices_of(ok_json(shared.plain)):
@@ -193,6 +236,7 @@ def test_refusal_key(shared):
     "INFO",
     "choices[].logprobs is a required, nullable key in the spec, but OpenAI itself omits it "
     "(reasoning, audio and search models, recorded), so omitting it is reported, not judged.",
+    rationale="OpenAI itself omits it for reasoning, audio and search models",
 )
 def test_logprobs_key(shared):
     choices = choices_of(ok_json(shared.plain))
@@ -210,6 +254,8 @@ def test_logprobs_key(shared):
     "MUST",
     "A request without tools gets no tool_calls (there is nothing to call; clients that see "
     "tool_calls run their tool loop on it).",
+    rationale="clients run their tool loop on any tool_calls",
+    broken_by={"tool_calls_without_tools": "'call_stray'"},
 )
 def test_no_tool_calls_without_tools(shared):
     calls = [(c.get("message") or {}).get("tool_calls") for c in choices_of(ok_json(shared.plain))]
@@ -222,6 +268,8 @@ def test_no_tool_calls_without_tools(shared):
     "MUST",
     "message.refusal is null on an ordinary answer: a refusal string beside the content of a "
     "plain greeting makes clients show a refusal that never happened.",
+    rationale="clients show refusal text: a refusal that never happened",
+    broken_by={"refusal_always": 'got refusal ["I can\'t help."]'},
 )
 def test_refusal_null(shared):
     messages = [c.get("message") or {} for c in choices_of(ok_json(shared.plain))]
@@ -239,6 +287,8 @@ def test_refusal_null(shared):
     "MUST",
     "id: A unique identifier for the chat completion: two completions never share one (logs, "
     "caches and stores key on it).",
+    rationale="logs, caches and stores key on the id",
+    broken_by={"same_id": "3 different ids for 3 completions; got ['chatcmpl-000"},
 )
 def test_distinct_ids(shared):
     ids = [ok_json(shared.plain).get("id")]
@@ -261,6 +311,8 @@ def test_distinct_ids(shared):
     "SHOULD",
     "choices[].logprobs is null (or absent) when logprobs were not requested: OpenAI sends "
     "none, and they cost bandwidth on every response.",
+    rationale="costs bandwidth; no client breaks on it",
+    broken_by={"logprobs_unrequested": "got [{'content': [{'token'"},
 )
 def test_no_logprobs_unrequested(shared):
     blocks = [c.get("logprobs") for c in choices_of(ok_json(shared.plain))]

@@ -14,20 +14,18 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance.exchanges.shared import (
-    Planned,
-    chat_body,
+from conformance.exchanges.expect import (
     choices_of,
     first_choice,
     message_of,
     ok_json,
     ok_stream,
-    send_batch,
     streamed_content,
     streamed_finish_reasons,
 )
+from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
 
 SCHEMA = {
     "type": "object",
@@ -136,6 +134,12 @@ def _parsed(exchange, mode):
     "json_object enables JSON mode, which guarantees the message the model generates is "
     "valid JSON.",
     capability="json_object",
+    rationale="the caller parses the output; " + SILENT,
+    broken_by={
+        "ignore_json_mode": "content that parses as JSON; got '",
+        "response_format_prompt_only": "content that parses as JSON; got '",
+        "json_object_not_object": "a JSON object; got [",
+    },
 )
 @pytest.mark.parametrize("mode", MODES)
 def test_json_object(structured, capabilities, mode):
@@ -151,6 +155,15 @@ def test_json_object(structured, capabilities, mode):
     "json_schema with strict: true: the output matches the supplied JSON schema "
     "(Structured Outputs).",
     capability="json_schema",
+    rationale="the caller parses the output; " + SILENT,
+    broken_by={
+        "ignore_json_schema": "valid against the schema; got {'answer'",
+        "response_format_prompt_only": "content that parses as JSON; got '",
+        "structured_null_content": {
+            "non-streamed": "got content None without a refusal",
+            "streamed": "parses as JSON; got ''",
+        },
+    },
 )
 @pytest.mark.parametrize("mode", MODES)
 def test_json_schema(structured, capabilities, mode):

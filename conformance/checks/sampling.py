@@ -7,6 +7,7 @@ import pytest
 
 from conformance.api import dialect
 from conformance.api.rejections import says_unsupported
+from conformance.exchanges.expect import describe_status, expect_rejected
 from conformance.exchanges.sampling import (
     INSIDE,
     OUTSIDE,
@@ -16,10 +17,6 @@ from conformance.exchanges.sampling import (
 from conformance.exchanges.sampling import (
     content_of as _content,
 )
-from conformance.exchanges.shared import (
-    describe_status,
-    expect_rejected,
-)
 from conformance.verdicts.check import check, expect, not_applicable, short
 
 
@@ -28,6 +25,8 @@ from conformance.verdicts.check import check, expect, not_applicable, short
     "SHOULD",
     "temperature 0 makes the output (nearly) deterministic: the same request twice gives the "
     "same content.",
+    rationale="best effort even at OpenAI (batching, hardware)",
+    broken_by={"temp0_nondeterministic": "the same content twice"},
 )
 def test_temperature0_repeatable(sampled):
     if not dialect.current().deterministic:
@@ -50,6 +49,8 @@ def test_temperature0_repeatable(sampled):
     "MUST",
     "Values at the documented bounds are valid: temperature 0..2, top_p 0..1, presence and "
     "frequency penalties -2..2.",
+    rationale="documented values; rejecting them breaks valid callers",
+    broken_by={"reject_in_range": "expected HTTP 200; got HTTP 400"},
 )
 @pytest.mark.parametrize("case", INSIDE)
 def test_range_accepted(sampled, capabilities, case):
@@ -65,6 +66,8 @@ def test_range_accepted(sampled, capabilities, case):
     "MUST",
     "Values just outside the documented bounds are rejected with 400, not silently clamped "
     "or ignored.",
+    rationale="clamping or ignoring an invalid value hides a caller's bug",
+    broken_by={"accept_out_of_range": "expected HTTP 400; got HTTP 200"},
 )
 @pytest.mark.parametrize("case", OUTSIDE)
 def test_range_rejected(sampled, case):
@@ -76,6 +79,8 @@ def test_range_rejected(sampled, case):
     "sampling.range_error_names_field",
     "SHOULD",
     "The 400 for an out-of-range value names the field in error.param.",
+    rationale="helps users; clients do not depend on it",
+    broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", OUTSIDE)
 def test_range_error_names_field(sampled, case):
@@ -108,6 +113,8 @@ def repeats(text: str) -> bool:
     "answer without the penalty repeats, identically twice); a clean 400 naming the "
     "parameter is unsupported, accepted and ignored is a fail.",
     capability="penalties",
+    rationale="accepted penalties with no effect are a silent wrong answer",
+    broken_by={"ignore_penalties": "got the same answer with"},
 )
 @pytest.mark.parametrize("name", PENALTIES)
 def test_penalty_effect(sampled, capabilities, name):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conformance.api import dialect
-from conformance.exchanges.shared import PROMPT, chat_body
+from conformance.exchanges.requests import PROMPT, chat_body
 from conformance.transport.client import RequestSpec, shape_of
 from conformance.verdicts.check import check, expect, short
 
@@ -127,6 +127,8 @@ def _sdk_args(body: dict[str, Any]) -> dict[str, Any]:
     "MUST",
     "client.chat.completions.create() returns a completion whose first choice holds an "
     "assistant message with string content.",
+    rationale="the client most users run must work",
+    broken_by={"content_as_list": "content a string; got ChatCompletionMessage(content=["},
 )
 def test_plain_completion(sdk, endpoint, capabilities):
     body = _body(endpoint)
@@ -149,6 +151,8 @@ def test_plain_completion(sdk, endpoint, capabilities):
     "create(stream=True) iterates chunks without error, and the deltas assemble a message "
     "with a finish_reason.",
     capability="streaming",
+    rationale="the client most users run must work",
+    broken_by={"non_json_event": "JSONDecodeError"},
 )
 def test_stream(sdk, endpoint, capabilities):
     body = _body(endpoint, stream=True)
@@ -177,6 +181,8 @@ def test_stream(sdk, endpoint, capabilities):
     "The SDK's stream helper accumulates streamed tool-call deltas into complete tool calls "
     "with JSON arguments.",
     capability="tools",
+    rationale="the client most users run must work",
+    broken_by={"tool_delta_without_index": "TypeError"},
 )
 def test_stream_tools(sdk, endpoint, capabilities):
     capabilities.skip_if_absent("tools")
@@ -207,6 +213,8 @@ def test_stream_tools(sdk, endpoint, capabilities):
     "client.chat.completions.parse(response_format=<pydantic model>) returns a parsed "
     "instance of that model.",
     capability="json_schema",
+    rationale="the client most users run must work",
+    broken_by={"ignore_json_schema": "ValidationError"},
 )
 def test_structured_output(sdk, endpoint, capabilities):
     capabilities.skip_if_absent("json_schema")

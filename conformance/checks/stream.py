@@ -10,9 +10,10 @@ import pytest
 
 from conformance.api import dialect
 from conformance.api.schemas import schema_errors
-from conformance.exchanges.shared import chat_body, choices_of, ok_json, ok_stream, streamed_content
+from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streamed_content
+from conformance.exchanges.requests import chat_body
 from conformance.transport.client import NOT_JSON, RequestSpec
-from conformance.verdicts.check import check, expect, not_applicable, observe, short
+from conformance.verdicts.check import SSE_CLIENTS, check, expect, not_applicable, observe, short
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +38,8 @@ def _streams(shared):
     "MUST",
     "With stream: true, the response is sent as data-only server-sent events "
     "(Content-Type: text/event-stream).",
+    rationale=SSE_CLIENTS,
+    broken_by={"stream_as_json": "got 'application/json'"},
 )
 def test_content_type(shared):
     for exchange in _streams(shared):
@@ -53,6 +56,8 @@ def test_content_type(shared):
     "stream.events_are_json",
     "MUST",
     "Every event's data is one JSON chunk object, or the literal [DONE].",
+    rationale=SSE_CLIENTS,
+    broken_by={"non_json_event": "(2, 'keep-alive')"},
 )
 def test_events_are_json(shared):
     for exchange in _streams(shared):
@@ -74,6 +79,11 @@ def test_events_are_json(shared):
     "stream.chunk_schema",
     "MUST",
     "Every chunk validates against CreateChatCompletionStreamResponse (OpenAI OpenAPI spec).",
+    rationale="the contract typed clients are generated from",
+    broken_by={
+        "chunk_bad_delta": "delta.content: 5 is not valid",
+        "float_created_chunks": "is not of type 'integer'",
+    },
 )
 def test_chunk_schema(shared):
     for exchange in _streams(shared):
@@ -85,7 +95,14 @@ def test_chunk_schema(shared):
 
 
 @check(
-    "stream.chunk_object", "MUST", "object: The object type, which is always chat.completion.chunk."
+    "stream.chunk_object",
+    "MUST",
+    "object: The object type, which is always chat.completion.chunk.",
+    rationale="clients dispatch on object",
+    broken_by={
+        "wrong_chunk_object": "got ['chat.completion']",
+        "usage_stream_wrong_object": "got ['chat.completion']",
+    },
 )
 def test_chunk_object(shared):
     for exchange in _streams(shared):
@@ -110,7 +127,13 @@ def _constant(shared, key: str) -> None:
         )
 
 
-@check("stream.id_constant", "MUST", "id: Each chunk has the same ID.")
+@check(
+    "stream.id_constant",
+    "MUST",
+    "id: Each chunk has the same ID.",
+    rationale="clients keep the first chunk's id",
+    broken_by={"changing_id": "distinct values"},
+)
 def test_id_constant(shared):
     _constant(shared, "id")
 
@@ -120,6 +143,8 @@ def test_id_constant(shared):
     "MUST",
     "created: The Unix timestamp of when the completion was created. Each chunk has the "
     "same timestamp.",
+    rationale="clients keep the first chunk's metadata",
+    broken_by={"changing_created": "distinct values"},
 )
 def test_created_constant(shared):
     _constant(shared, "created")
@@ -129,6 +154,8 @@ def test_created_constant(shared):
     "stream.model_constant",
     "MUST",
     "model: The model to generate the completion (the same for every chunk of one completion).",
+    rationale="clients keep the first chunk's model",
+    broken_by={"changing_model": "2 distinct values"},
 )
 def test_model_constant(shared):
     _constant(shared, "model")
@@ -148,6 +175,14 @@ def _by_choice(chunks):
     "MUST",
     "The first delta of each choice carries role: 'assistant' (OpenAI always sends it; "
     "clients that accumulate messages rely on it).",
+    rationale=(
+        "Spec-optional (delta.role): MUST because OpenAI always sends it and "
+        "accumulating clients build the message from it"
+    ),
+    broken_by={
+        "no_role": "got first delta {'content': ''",
+        "stream_no_choices": "at least one choice delta; got none",
+    },
 )
 def test_first_delta_role(shared):
     for exchange in _streams(shared):
@@ -167,6 +202,12 @@ def test_first_delta_role(shared):
     "stream.one_finish_reason",
     "MUST",
     "finish_reason is null on every chunk but one per choice, which carries the reason.",
+    rationale="clients finalize a choice on its finish_reason",
+    broken_by={
+        "no_finish_reason": "got 0: []",
+        "two_finish_reasons": "got 2: ['stop', 'stop']",
+        "stream_no_choices": "at least one choice delta; got none",
+    },
 )
 def test_one_finish_reason(shared):
     for exchange in _streams(shared):
@@ -186,6 +227,8 @@ def test_one_finish_reason(shared):
     "stream.finish_reason_last",
     "MUST",
     "The chunk with a choice's finish_reason is that choice's last chunk.",
+    rationale="clients stop reading a choice at its finish_reason",
+    broken_by={"content_after_finish": "1 more chunk(s)"},
 )
 def test_finish_reason_last(shared):
     judged = 0
@@ -210,6 +253,8 @@ def test_finish_reason_last(shared):
     "stream.terminates_with_done",
     "MUST",
     "The stream is terminated by a data: [DONE] message, sent exactly once.",
+    rationale="the SDKs and most clients wait for [DONE]",
+    broken_by={"missing_done": "got 0 [DONE] events"},
 )
 def test_terminates_with_done(shared):
     for exchange in _streams(shared):
@@ -226,7 +271,13 @@ def test_terminates_with_done(shared):
         )
 
 
-@check("stream.nothing_after_done", "MUST", "[DONE] is the last event of the stream.")
+@check(
+    "stream.nothing_after_done",
+    "MUST",
+    "[DONE] is the last event of the stream.",
+    rationale="clients stop at [DONE]; later data is lost or misread",
+    broken_by={"data_after_done": "got 1 event(s)"},
+)
 def test_nothing_after_done(shared):
     judged = 0
     for exchange in _streams(shared):
@@ -251,6 +302,8 @@ def test_nothing_after_done(shared):
     "MUST",
     "Each event ends with a blank line; an event without one is discarded at end of stream "
     "by WHATWG-conformant clients (EventSource, strict SSE parsers).",
+    rationale="strict SSE parsers drop an unterminated last event",
+    broken_by={"unterminated_done": "unterminated tail b'data: [DONE]"},
 )
 def test_events_terminated(shared):
     for exchange in _streams(shared):
@@ -269,6 +322,8 @@ def test_events_terminated(shared):
     "SHOULD",
     "Concatenated deltas equal the message content of the same temperature-0, seeded "
     "request without streaming (real models may differ slightly; hence SHOULD).",
+    rationale="real models may differ slightly between the two paths",
+    broken_by={"stream_content_differs": "plain.'; got 'Every"},
 )
 def test_matches_non_streamed(shared):
     if not dialect.current().deterministic:
@@ -294,6 +349,7 @@ def test_matches_non_streamed(shared):
     "INFO",
     "Framing variants the spec allows (no space after 'data:', CRLF, comments) are reported, "
     "not failed; some hand-written clients choke on them.",
+    rationale="allowed variants; some hand-written clients choke: reported",
 )
 def test_framing(shared):
     notes = []
@@ -313,6 +369,8 @@ def test_framing(shared):
     "HTTP/1.1 connections are persistent unless a 'Connection: close' says otherwise (RFC 9112 "
     "9.3, 9.6): a server that closes after a streamed response announces it, or clients that "
     "reuse pooled connections race against the close.",
+    rationale="pooled clients race the close; most retry",
+    broken_by={"close_after_stream": "closed the connection after the stream"},
 )
 def test_connection_persists(endpoint):
     model = endpoint.model

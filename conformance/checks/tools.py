@@ -7,20 +7,18 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance.exchanges.shared import (
-    Planned,
-    chat_body,
+from conformance.exchanges.expect import (
     choices_of,
     describe_status,
     first_choice,
     message_of,
     ok_json,
     ok_stream,
-    send_batch,
     streamed_finish_reasons,
 )
+from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
-from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
 
 WEATHER = {
     "type": "function",
@@ -130,6 +128,8 @@ def _forced_calls(tooled, capabilities, case) -> list:
     "MUST",
     "tool_choice 'required' or a named function forces the model to call one or more tools.",
     capability="tools",
+    rationale="the caller forced a call; " + SILENT,
+    broken_by={"ignore_tools": "got no tool call"},
 )
 @pytest.mark.parametrize("case", list(FORCED))
 def test_forced_call(tooled, capabilities, case):
@@ -141,6 +141,11 @@ def test_forced_call(tooled, capabilities, case):
     "MUST",
     "tool_calls[].id: a non-empty id, unique within the message; type is 'function'.",
     capability="tools",
+    rationale="the tool result refers back by id",
+    broken_by={
+        "tool_call_id_empty": "non-empty unique ids; got ['']",
+        "tool_call_type_wrong": "got ['tool']",
+    },
 )
 @pytest.mark.parametrize("case", list(FORCED))
 def test_call_ids(tooled, capabilities, case):
@@ -166,6 +171,8 @@ def test_call_ids(tooled, capabilities, case):
     "MUST",
     "function.name is the name of one of the tools given (the named one when forced by name).",
     capability="tools",
+    rationale="clients dispatch by name; an unknown name cannot be run",
+    broken_by={"tool_name_not_in_tools": "got ['get_weather_v2']"},
 )
 @pytest.mark.parametrize("case", list(FORCED))
 def test_call_names(tooled, capabilities, case):
@@ -214,6 +221,11 @@ def _argument_problems(call) -> str | None:
     "function.arguments: the arguments to call the function with, as a JSON-encoded string "
     "matching the function's parameters schema.",
     capability="tools",
+    rationale="clients json-parse arguments and call the function",
+    broken_by={
+        "arguments_as_object": "arguments is dict",
+        "arguments_invalid": "'city' is a required property",
+    },
 )
 @pytest.mark.parametrize("case", list(FORCED))
 def test_arguments(tooled, capabilities, case):
@@ -233,6 +245,11 @@ def test_arguments(tooled, capabilities, case):
     "finish_reason is 'tool_calls' when the model called a tool (tool_choice required); a "
     "named tool_choice may end with 'stop', as OpenAI does.",
     capability="tools",
+    rationale="clients run tools when finish_reason is tool_calls",
+    broken_by={
+        "tool_finish_reason_stop": {"required": "got 'stop'"},
+        "tool_finish_reason_length": "got 'length'",
+    },
 )
 @pytest.mark.parametrize("case", list(FORCED))
 def test_finish_reason(tooled, capabilities, case):
@@ -247,6 +264,8 @@ def test_finish_reason(tooled, capabilities, case):
     "MUST",
     "tool_choice 'none' means the model will not call any tool and instead generates a message.",
     capability="tools",
+    rationale="the caller forbade calls; " + SILENT,
+    broken_by={"tool_choice_none_ignored": "no tool_calls; got [{'id'"},
 )
 def test_choice_none(tooled, capabilities):
     exchange = tooled["none"]
@@ -262,6 +281,11 @@ def test_choice_none(tooled, capabilities):
     "finish_reason 'tool_calls', as the non-streamed reply does: clients decide from it "
     "whether to run the tools.",
     capability="tools",
+    rationale="clients run tools when finish_reason is tool_calls",
+    broken_by={
+        "tool_finish_reason_stop": "got ['stop']",
+        "tool_finish_reason_length": "got ['length']",
+    },
 )
 def test_stream_finish_reason(tooled, capabilities):
     exchange = tooled["stream"]
@@ -286,6 +310,14 @@ def test_stream_finish_reason(tooled, capabilities):
     "each call (per choice) carries its id, type and name, and the argument fragments "
     "concatenate to valid JSON.",
     capability="tools",
+    rationale="streaming clients assemble calls from fragments by index",
+    broken_by={
+        "tool_delta_without_index": "an integer index on every tool_calls delta",
+        "tool_delta_without_id": "got {'index': 0, 'type': 'function'",
+        "tool_delta_without_type": "got {'index': 0, 'id': 'call_",
+        "tool_delta_wrong_choice": "choice 0 call 0: fragments concatenate to valid arguments",
+        "tool_delta_without_name": "'function': {'arguments': ''}}",
+    },
 )
 def test_stream_deltas(tooled, capabilities):
     exchange = tooled["stream"]
@@ -334,6 +366,8 @@ def stream_call_problems(chunks: list) -> list[tuple[str, str]]:
     "parallel_tool_calls false: at most one tool call per response (judged when the same "
     "request without the flag demonstrably gets several calls).",
     capability="parallel_tool_calls",
+    rationale="callers that run one tool at a time break",
+    broken_by={"parallel_tool_calls_ignored": "got 2 calls"},
 )
 def test_parallel_false(tooled, capabilities):
     exchange, twin = tooled["single"], tooled["both"]
@@ -356,6 +390,11 @@ def test_parallel_false(tooled, capabilities):
     "A replayed history (assistant message with content null and tool_calls, then a tool "
     "message with the result) is accepted and answered.",
     capability="tools",
+    rationale="every agent loop sends tool results back",
+    broken_by={
+        "tool_history_rejected": "accepted back; got HTTP 400",
+        "content_null": "an answer (content string)",
+    },
 )
 def test_round_trip(tooled, capabilities):
     exchange = tooled["round_trip"]

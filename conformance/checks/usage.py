@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from conformance.exchanges.shared import choices_of, ok_json, ok_stream, sent_limit
+from conformance.exchanges.expect import choices_of, ok_json, ok_stream
+from conformance.exchanges.requests import sent_limit
 from conformance.verdicts.check import check, expect, not_applicable, short
 from conformance.verdicts.premises import USAGE_CHUNK
 
@@ -31,6 +32,14 @@ def _usage_or_fail(exchange) -> dict:
     "MUST",
     "usage: Usage statistics for the completion request (present on non-streamed responses; "
     "clients bill and budget with it).",
+    rationale=(
+        "Spec-optional (usage): MUST because OpenAI always sends it and every "
+        "billing, budget and rate-limit client reads it"
+    ),
+    broken_by={
+        "no_usage": "a usage object; got None",
+        "usage_counts_as_strings": "non-negative integer token counts",
+    },
 )
 def test_present(shared):
     body = ok_json(shared.plain)
@@ -47,6 +56,12 @@ def test_present(shared):
     "usage.total_is_sum",
     "MUST",
     "total_tokens: Total number of tokens used in the request (prompt + completion).",
+    rationale="billing reads total_tokens",
+    broken_by={
+        "no_usage": {"non-streamed": "a usage object on the non-streamed completion"},
+        "usage_total_wrong": "got total_tokens 37",
+        "usage_counts_as_strings": {"non-streamed": "non-negative integer token counts"},
+    },
 )
 @pytest.mark.parametrize("which", ["non-streamed", "streamed"])
 def test_total_is_sum(shared, capabilities, which):
@@ -72,6 +87,8 @@ def test_total_is_sum(shared, capabilities, which):
     "MUST",
     "completion_tokens never exceeds max_tokens x n (max_tokens bounds the generated "
     "tokens of each choice).",
+    rationale="the caller's cost bound, as billed",
+    broken_by={"usage_over_max_tokens": "; got 25"},
 )
 def test_within_max_tokens(shared):
     usage = _usage_or_fail(shared.plain)
@@ -89,6 +106,8 @@ def test_within_max_tokens(shared):
     "MUST",
     "prompt_tokens_details / completion_tokens_details break the totals down: no detail "
     "exceeds its total.",
+    rationale="a detail above its total is a wrong bill",
+    broken_by={"cached_exceeds_prompt": "got {'cached_tokens': 24}"},
 )
 def test_details_within_totals(shared):
     judged = 0
@@ -133,6 +152,11 @@ def _usage_chunks(exchange):
     "MUST",
     "With stream_options.include_usage, an additional chunk is streamed before data: [DONE] "
     "with the usage statistics for the entire request (exactly one).",
+    rationale="include_usage is the only way to bill streams",
+    broken_by={
+        "no_usage_chunk": "got 0 chunks with usage",
+        "usage_on_every_chunk": "chunks with usage",
+    },
 )
 def test_stream_one_usage_chunk(shared, capabilities):
     stream = _usage_stream(shared, capabilities)
@@ -150,6 +174,8 @@ def test_stream_one_usage_chunk(shared, capabilities):
     "MUST",
     "The usage chunk's choices field is always an empty array.",
     needs=(USAGE_CHUNK,),
+    rationale="documented shape; clients tell it apart by []",
+    broken_by={"usage_chunk_with_choices": "'finish_reason': 'stop'"},
 )
 def test_stream_chunk_empty_choices(shared, capabilities):
     stream = _usage_stream(shared, capabilities)
@@ -182,6 +208,8 @@ def _usage_chunk_position(shared, capabilities) -> tuple[Any, list[dict], int]:
     'streamed before the data: [DONE] message"). OpenAI may follow it with choice-less chunks '
     "of opt-in features (moderation results), so only those may come after it.",
     needs=(USAGE_CHUNK,),
+    rationale="documented position; clients take the last usage",
+    broken_by={"usage_chunk_not_last": "after it carry choices"},
 )
 def test_stream_chunk_last(shared, capabilities):
     stream, chunks, last = _usage_chunk_position(shared, capabilities)
@@ -199,6 +227,8 @@ def test_stream_chunk_last(shared, capabilities):
     "MUST",
     "All chunks but the usage chunk carry usage: null (or no usage key).",
     needs=(USAGE_CHUNK,),
+    rationale="clients take the first usage they see",
+    broken_by={"usage_on_every_chunk": "got usage on chunks [0, 1"},
 )
 def test_stream_null_elsewhere(shared, capabilities):
     stream, chunks, last = _usage_chunk_position(shared, capabilities)
@@ -216,6 +246,8 @@ def test_stream_null_elsewhere(shared, capabilities):
     "SHOULD",
     "Without stream_options.include_usage no usage chunk is sent (OpenAI sends none; "
     "clients that expect choices[0] on every chunk break on one).",
+    rationale="clients reading choices[0] of every chunk break",
+    broken_by={"usage_chunk_unrequested": "got usage on chunk(s)"},
 )
 def test_stream_absent_unrequested(shared):
     found = _usage_chunks(shared.stream)
@@ -231,6 +263,8 @@ def test_stream_absent_unrequested(shared):
     "usage.stream_matches_non_streamed",
     "SHOULD",
     "Streamed usage equals the non-streamed usage for the same temperature-0 request.",
+    rationale="two code paths may count slightly differently",
+    broken_by={"stream_usage_differs": "'completion_tokens': 12"},
 )
 def test_stream_matches_non_streamed(shared, capabilities):
     stream = _usage_stream(shared, capabilities)
@@ -246,6 +280,11 @@ def test_stream_matches_non_streamed(shared, capabilities):
     "MUST",
     "completion_tokens counts the generated tokens: a non-empty answer to a prompt cannot "
     "cost zero tokens (a mock's all-zero usage breaks every budget built on it).",
+    rationale="billing and budgets read it: zero is a wrong bill",
+    broken_by={
+        "usage_zero": "got prompt_tokens 0, completion_tokens 0",
+        "completion_tokens_zero": "completion_tokens 0 for",
+    },
 )
 def test_completion_tokens_nonzero(shared):
     body = ok_json(shared.plain)

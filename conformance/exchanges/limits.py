@@ -7,16 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.shared import (
-    Planned,
-    count_body,
-    first_choice,
-    ok_json,
-    ok_stream,
-    send_batch,
-    streamed_finish_reasons,
-    with_limit,
-)
+from conformance.exchanges.expect import first_choice, ok_json, ok_stream, streamed_finish_reasons
+from conformance.exchanges.requests import Planned, count_body, send_batch, with_limit
 from conformance.transport.client import RequestSpec
 
 LIMIT = 5

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.shared import (
-    Planned,
-    chat_body,
-    first_choice,
-    ok_json,
-    send_batch,
-)
+from conformance.exchanges.expect import first_choice, ok_json
+from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import expect, short
 from conformance.verdicts.premises import LOGPROB_ENTRIES

@@ -7,13 +7,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.api import dialect
-from conformance.exchanges.shared import (
-    Planned,
-    chat_body,
-    count_body,
-    message_of,
-    send_batch,
-)
+from conformance.exchanges.expect import message_of
+from conformance.exchanges.requests import Planned, chat_body, count_body, send_batch
 from conformance.transport.client import RequestSpec
 
 N = 2

@@ -98,20 +98,34 @@ def render_capabilities(checks: dict[str, CheckInfo]) -> list[str]:
     return rows
 
 
+def render_premises(checks: dict[str, CheckInfo]) -> list[str]:
+    """The premise graph: what each premise is, which check reports it, which checks need it."""
+    premises = {p.name: p for info in checks.values() for p in info.needs}
+    rows = ["| premise | when missing | reported by | needed by |", "|---|---|---|---|"]
+    for name, premise in sorted(premises.items()):
+        users = [f"`{cid}`" for cid, info in checks.items() if premise in info.needs]
+        by = f"`{premise.reported_by}`" if premise.reported_by else "(no check: optional)"
+        rows.append(f"| `{name}` | {premise.missing} | {by} | {', '.join(users)} |")
+    return rows
+
+
 def render() -> str:
     checks = load_all_checks()
     rows = ["### Capabilities", "", *render_capabilities(checks), ""]
-    rows += ["### Request fields", "", *render_fields(checks), "", "### All checks", ""]
+    rows += ["### Request fields", "", *render_fields(checks), ""]
+    rows += ["### Premises", "", *render_premises(checks), "", "### All checks", ""]
     rows += [
-        "| check | level | capability | requirement | why this level |",
-        "|---|---|---|---|---|",
+        "| check | level | capability | requirement | why this level | needs | broken by |",
+        "|---|---|---|---|---|---|---|",
     ]
     for info in checks.values():
         requirement = info.requirement.replace("|", "\\|")
         why = info.rationale.replace("|", "\\|")
+        needs = ", ".join(f"`{name}`" for name in info.need_names)
+        faults = ", ".join(f"`{fault}`" for fault in info.broken_by)
         rows.append(
             f"| `{info.id}` | {info.level.value} | {info.capability or ''} | {requirement} "
-            f"| {why} |"
+            f"| {why} | {needs} | {faults} |"
         )
     return "\n".join([START, *rows, END])
 

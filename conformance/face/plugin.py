@@ -6,7 +6,7 @@ entry point names), so nothing here touches an unrelated pytest run. Every optio
 plugin of the same run already owns it (the run then says which names it left alone).
 ``--base-url`` belongs to pytest-base-url (two plugins registering it would crash pytest), so
 we read it from there. The settings live in ``settings.py``, outcome handling in
-``outcomes.py``, report writing in ``reporting.py``, shared exchanges in ``exchanges.py``.
+``outcomes.py``, report writing in ``reporting.py``, shared exchanges in ``exchanges/``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import pytest
 
 from conformance.api import dialect, pace
 from conformance.api.capabilities import Capabilities, parse_capabilities
-from conformance.exchanges import limits, logprobs, sampling
-from conformance.exchanges import shared as exchanges
+from conformance.exchanges import errors as error_exchanges
+from conformance.exchanges import limits, logprobs, sampling, shared
+from conformance.exchanges.expect import model_ids
 from conformance.face import reporting
 from conformance.face.entry import ALIAS_PREFIX
 from conformance.face.settings import SETTINGS, Settings
@@ -305,10 +306,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = resolve_settings(config)
     config.stash[SETTINGS] = settings
-    for batch in (exchanges, limits, logprobs, sampling):  # the shared requests, as fixtures
-        config.pluginmanager.register(
-            batch, f"chatcompat.exchanges.{batch.__name__.rsplit('.', 1)[1]}"
-        )
+    for batch in (shared, error_exchanges, limits, logprobs, sampling):  # shared requests
+        config.pluginmanager.register(batch, f"chatcompat.{batch.__name__}")
     config.pluginmanager.register(outcomes, "chatcompat.outcomes")
     config.pluginmanager.register(reporting, "chatcompat.reporting")
     outcomes.install(config, Redactor(settings.api_key))
@@ -390,7 +389,7 @@ def _preflight(
             f"chatcompat: {where} rejected the API key (HTTP {models.status} on GET /models); "
             "pass --api-key or set OPENAI_API_KEY",
         )
-    listed = exchanges.model_ids(models)
+    listed = model_ids(models)
     if not listed:
         # No usable model list: make sure there is a chat endpoint at all before going on.
         probe = transport.send(RequestSpec("preflight: empty chat request", json={}))

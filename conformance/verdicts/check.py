@@ -7,8 +7,8 @@ outcomes into pass / fail / warn / unsupported / info according to the level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
 
@@ -18,6 +18,20 @@ from conformance.transport.client import Exchange
 from conformance.verdicts.premises import NOT_APPLICABLE_PREFIX, Premise
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: Why a level: MUST when a client breaks or a request is silently not honoured; SHOULD when
+#: OpenAI does it and strict or typed clients notice but common clients cope; INFO observed,
+#: no verdict. A rationale starting "Spec-optional" marks a MUST resting on a field the
+#: OpenAPI spec does not require, and says why it is MUST anyway. Phrases several checks share:
+CLIENTS_PARSE = "clients parse it without a fallback; a wrong value breaks them"
+SILENT = "accepted and ignored would go unnoticed by the caller: a silent wrong answer"
+SSE_CLIENTS = "every SSE client (the SDKs, EventSource) assumes it; a violation breaks parsing"
+CLEAN_400 = "a clean 400 is honest; 5xx or a wrong status breaks retry and error handling"
+
+#: fault name -> the fragment its failure message must contain, for every parametrization
+#: (a string) or for the named parameters only ({param: fragment}).
+BrokenBy = Mapping[str, "str | Mapping[str, str]"]
 
 
 class Level(StrEnum):
@@ -32,10 +46,13 @@ class CheckInfo:
     level: Level
     requirement: str
     capability: str | None = None
-    rationale: str = ""  # why this level (see levels.py)
+    rationale: str = ""  # why this level
     #: what the check needs before it can judge (verdicts/premises.py); reaching any other
     #: premise is a suite defect
     needs: tuple[Premise, ...] = ()
+    #: the reference-server faults that must make this check fail, with the message fragment
+    #: each must produce (tests/test_fault_matrix.py runs them all)
+    broken_by: BrokenBy = field(default_factory=dict, hash=False)
 
     @property
     def need_names(self) -> tuple[str, ...]:
@@ -56,13 +73,18 @@ def check(
     capability: str | None = None,
     rationale: str = "",
     needs: tuple[Premise, ...] = (),
+    broken_by: BrokenBy | None = None,
 ) -> Callable[[F], F]:
-    """Register a check and attach its metadata to the test function."""
-    from conformance.verdicts.levels import RATIONALE
-
-    why = rationale or RATIONALE.get(check_id, "")
+    """Register a check and attach its metadata to the test function: the check is its own
+    declaration (level and why, premises, the faults that break it)."""
     info = CheckInfo(
-        check_id, Level(level), " ".join(requirement.split()), capability, why, tuple(needs)
+        check_id,
+        Level(level),
+        " ".join(requirement.split()),
+        capability,
+        rationale,
+        tuple(needs),
+        dict(broken_by or {}),
     )
     if check_id in REGISTRY and REGISTRY[check_id] != info:
         raise ValueError(f"check id registered twice: {check_id}")
@@ -72,6 +94,19 @@ def check(
         return pytest.mark.chatcompat_check(info)(fn)
 
     return decorate
+
+
+def breaks_under(fault: str) -> dict[str, str]:
+    """Declared check id (a base id: every parametrization) -> expected message fragment,
+    for every registered check that declares ``fault`` in its ``broken_by``."""
+    out: dict[str, str] = {}
+    for check_id, info in REGISTRY.items():
+        value = info.broken_by.get(fault)
+        if isinstance(value, str):
+            out[check_id] = value
+        elif value is not None:
+            out.update({f"{check_id}[{param}]": frag for param, frag in value.items()})
+    return out
 
 
 class CheckFailure(AssertionError):
