@@ -70,7 +70,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MeasuredRun]:
 
 
 def _capabilities_option_exists() -> bool:
-    plugin = Path(__file__).parents[1] / "conformance" / "plugin.py"
+    plugin = Path(__file__).parents[1] / "conformance" / "face" / "plugin.py"
     return "--without-capabilities" in plugin.read_text()
 
 
