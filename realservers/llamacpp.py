@@ -51,7 +51,7 @@ __all__ = [
 DEFAULT_ALIAS = "smollm2-135m"
 #: The runner reads the API key from the environment so it never shows in argv, ps or the log.
 API_KEY_ENV = "CHATCOMPAT_LLAMACPP_API_KEY"
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory that holds conformance/
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the checkout that holds realservers/
 
 
 class LlamaCppUnavailable(RuntimeError):

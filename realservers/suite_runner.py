@@ -25,7 +25,7 @@ __all__ = ["SuiteRun", "SuiteRunError", "run_suite"]
 #: suite's defaults (30 s without data) are meant for hosted endpoints. Longer limits turn a
 #: slow-but-correct answer into a verdict on its content instead of a timeout.
 SUITE_ARGS = ["--request-timeout=120", "--total-timeout=300"]
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SuiteRunError(RuntimeError):

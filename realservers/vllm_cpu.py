@@ -62,7 +62,7 @@ def ensure_hf_model(python: str = sys.executable, timeout: float = 900.0) -> Pat
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"}
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     if (root / "pyproject.toml").is_file():  # source checkout: make -m find us
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     return env | (extra or {})
