@@ -59,7 +59,7 @@ EXCLUDED = {"__init__.py"}
 #: Check areas that judge nothing on the default reference server: profiles that exercise them.
 PROFILE_JOBS = {"reasoning": ("reasoning", "reasoning_content")}
 #: Statements that end a check without a verdict (or its loop step): a guard's body.
-GUARD_CALLS = {"not_applicable", "skip"}
+GUARD_CALLS = {"not_applicable", "skip", "unmet"}  # unmet: a premise ends it
 OPERATORS = ("drop-expect", "flip-compare", "drop-guard", "early-return", "early-na")
 EARLY = {"early-return": "return", "early-na": 'not_applicable("mutant: judged nothing")'}
 FLIPS = {
