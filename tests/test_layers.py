@@ -129,10 +129,8 @@ def test_conformance_imports_only_downward() -> None:
 
 
 def test_installed_package_needs_no_project_module() -> None:
-    """conformance and loadtests ship in the wheel; realservers and the self-benchmark serve
-    the project's own sessions and tests, so nothing shipped reaches into them... except the
-    self-benchmark (loadtests.selfbench ships for `nox -s bench-peers` but is never imported
-    by the Locust kit)."""
+    """What ships in the wheel (conformance, the Locust kit) never imports the real-server
+    launchers, and the kit never imports the self-benchmark that measures it."""
     graph = import_graph()
     shipped = [m for m in graph if m.startswith("conformance")]
     kit = [
