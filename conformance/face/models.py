@@ -122,9 +122,11 @@ class SeveralModels:
         self.data: dict[str, Any] = {}
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> bool:
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
         """The parent collects nothing: each child collects (and selects) for its model.
         The models are listed here, where a stop is reported in one line."""
+        if session.config.option.collectonly:
+            return None  # --collect-only lists the checks, as without --models
         session.items = []
         listed = list_models(self.settings) if self.plan.all_models else self.plan.models
         self.models = self.plan.select(listed)

@@ -138,7 +138,7 @@ def _row(entry: dict[str, Any], areas: list[str]) -> str:
         f'<img src="{escape(entry["badge"])}" alt="badge of {name}"></th>'
         f"<td>{_rate(entry, 'MUST')}</td><td>{_rate(entry, 'SHOULD')}</td>"
         f"<td>{escape(dialect_line(dialect)) if dialect else '—'}</td>"
-        f"<td>{entry['exit_status']}: {status}</td>{cells}</tr>"
+        f"<td>{entry['exit_status']}: {status}</td><td>{_cell(entry['counts'])}</td>{cells}</tr>"
     )
 
 
@@ -164,7 +164,7 @@ td,th{{border:1px solid #ccc;padding:.3em .5em;vertical-align:top;font-size:90%}
 <nav><label>model: <select id="switcher" onchange="location.href=this.value">
 <option value="">choose a model's checks…</option>{options}</select></label></nav>
 <table id="models"><thead><tr><th>model</th><th>MUST</th><th>SHOULD</th><th>dialect</th>
-<th>exit</th>{head}</tr></thead><tbody>{rows}</tbody></table>
+<th>exit</th><th>total</th>{head}</tr></thead><tbody>{rows}</tbody></table>
 </body></html>
 """
 
