@@ -128,13 +128,20 @@ class SeveralModels:
         if session.config.option.collectonly:
             return None  # --collect-only lists the checks, as without --models
         session.items = []
+        with _signals_as_interrupt():
+            try:
+                self._choose_models()
+            except KeyboardInterrupt as exc:  # nothing ran yet: no model, incomplete
+                self.stopped_by, self.models = _signal_name(exc), []
+        return True
+
+    def _choose_models(self) -> None:
         listed = list_models(self.settings) if self.plan.all_models else self.plan.models
         self.models = self.plan.select(listed)
         if not self.models:
             _stop(f"chatcompat: no model matches --models-match={self.plan.match!r}")
         if not self.plan.all_models:
             refuse_unknown(self.settings, self.models)
-        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
