@@ -88,6 +88,13 @@ def test_worst_exit_code_wins(tmp_path: Path):
     runs.append(ModelRun("d", "d", None, note="not run: interrupted by SIGTERM"))
     data = models_report.write(runs, {}, tmp_path, str)
     assert data["exit_status"] == 2 and not data["complete"]
+    assert "interrupted by SIGTERM" in (tmp_path / "junit.xml").read_text()  # its error case
+
+
+def test_nothing_run_is_incomplete(tmp_path: Path):
+    data = models_report.write([], {"run_error": "interrupted by SIGINT"}, tmp_path, str)
+    assert data["exit_status"] == 2 and data["complete"] is False and data["run_error"]
+    assert "0 models" in (tmp_path / "index.html").read_text()
 
 
 @pytest.mark.parametrize(
