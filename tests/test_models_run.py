@@ -75,6 +75,7 @@ def test_baseline_is_diffed_per_model(all_run: SuiteRun):
         own = json.loads((all_run.reports / entry["results"]).read_text())
         assert own["diff"]["baseline"]["model"] == entry["model"]
         assert entry["diff"] is not None
+    assert all_run.output.count("since the baseline: no change") == 2, all_run.output
 
 
 def test_worst_exit_code_wins(tmp_path: Path):
@@ -107,9 +108,17 @@ def test_safe_names_stay_inside_and_distinct(model: str, expected: str):
     assert models_plan.safe_name("a_b") != models_plan.safe_name("a/b")
 
 
-def test_children_never_get_the_key_or_the_parents_reports_dir():
-    args = ["--api-key", API_KEY, "--models=a,b", "-k", "usage.", "--reports-dir=r", "--strict"]
-    kept = models_plan.passthrough(args)
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--api-key", API_KEY, "--models=a,b", "-k", "usage.", "--reports-dir=r", "--strict"],
+        ["--chatcompat-api-key=" + API_KEY, "--all-models", "-k", "usage.", "--strict"],
+        ["--models-match", "a*", "--chatcompat-models", "a", "-k", "usage.", "--strict"],
+        ["--junitxml=j.xml", "--concurrency", "8", "--baseline=b", "-k", "usage.", "--strict"],
+    ],
+)
+def test_children_never_get_the_key_or_the_parents_own_options(given: list[str]):
+    kept = models_plan.passthrough(given)
     assert kept == ["-k", "usage.", "--strict"]
     assert API_KEY not in " ".join(models_plan.child_args(kept, "a", Path("r/a"), 2, None))
 

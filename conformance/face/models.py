@@ -315,7 +315,11 @@ def _summary_line(entry: dict[str, Any]) -> str:
     must = (entry.get("headline") or {}).get("MUST") or {}
     rate = f"MUST {must['rate']}%" if must.get("rate") is not None else "no MUST rate"
     state = entry["run_error"] or rate
-    return f"{entry['model']}: {counts or 'no checks'}; {state} (exit {entry['exit_status']})"
+    changes = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in (entry["diff"] or {}).items() if n)
+    since = f"; since the baseline: {changes or 'no change'}" if entry["diff"] is not None else ""
+    return (
+        f"{entry['model']}: {counts or 'no checks'}; {state}{since} (exit {entry['exit_status']})"
+    )
 
 
 def install(config: pytest.Config, settings: Settings) -> bool:
