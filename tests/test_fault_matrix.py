@@ -75,7 +75,9 @@ def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
 
 #: The default profile has no reasoning: these checks have nothing to judge on any run.
 NO_REASONING = {
+    "reasoning.budget_counts_reasoning",
     "reasoning.budget_finish_length",
+    "reasoning.tokens_reported",
     "reasoning.stream_matches_message",
     "reasoning.stream_reasoning_first",
 }

@@ -109,6 +109,8 @@ def generate(
         tokens = model.apply_penalties(model.tokenize(text), sampling, text)
         tokens = model.extend_to_min(tokens, sampling, text)
         limited, spent = _after_reasoning(sampling, thinking)
+        if "reasoning_outside_budget" in faults:  # the limit bounds the content alone
+            limited, spent = sampling, thinking
         tokens, finish = model.apply_limits(
             tokens, limited, keep_stop="stop_left_in_output" in faults
         )
@@ -215,6 +217,8 @@ def usage(
     completion += thought
     if "reasoning_tokens_exceed_completion" in faults:
         thought = completion + 5
+    if "reasoning_tokens_unreported" in faults:
+        thought = 0
     if "usage_over_max_tokens" in faults and request.sampling.max_tokens:
         completion = request.sampling.max_tokens * request.n + 1
     if streamed and "stream_usage_differs" in faults:
@@ -442,7 +446,7 @@ def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str,
         if g.logprobs and "logprobs_missing_in_stream" not in faults:
             logprobs = _logprobs_block([g.logprobs[position]])
         pieces.append(({"content": content}, logprobs))
-    if not g.reasoning:
+    if not g.reasoning or "reasoning_dropped_in_stream" in faults:
         return pieces
     if "reasoning_after_content" in faults:
         return pieces + _reasoning_pieces(g, faults)
