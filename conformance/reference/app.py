@@ -214,6 +214,7 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
         try:
             _check_auth(request, config, faults)
             body = parse_body(await request.body())
+            body = request_faults.lenient(body, faults, config.models[0])
             validate_request(body, faults)
             request_faults.reject(body, faults)
             reasoning.reject(body, faults)
