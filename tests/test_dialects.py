@@ -79,6 +79,7 @@ def test_reasoning_profile_dialect(runs):
     assert outcomes["reasoning.tokens_within_completion"] == "pass"
     assert "omitted" in runs["reasoning"].results["checks"]["response.logprobs_key"]["message"]
     assert outcomes["sampling.temperature0_repeatable"] == "not_applicable"
+    assert outcomes["params.optional_field[metadata]"] == "pass"  # sent with store: true
 
 
 #: What a whole run may cost against an OpenAI-style reasoning model (README: "What it costs").
@@ -227,6 +228,34 @@ def test_judging_effort_is_the_lowest_that_reasoned(case):
 def test_judging_body_without_reasoning_is_the_base_body():
     plain = dialect.Dialect()
     assert plain.judging("m", [], 5) == plain.base("m", [], 5)
+
+
+@dataclass
+class Gpt51(FakeEndpoint):
+    """gpt-5.1: effort none by default (no reasoning), where temperature is accepted; any
+    other effort reasons and rejects a temperature other than 1."""
+
+    rejects: tuple[str, ...] = ("max_tokens",)
+    efforts: tuple[str, ...] = ("none", "low", "medium", "high")
+
+    def send(self, spec: RequestSpec) -> Exchange:
+        effort = spec.json.get("reasoning_effort") or "none"
+        self.thinking = 0 if effort == "none" else 10
+        if effort != "none" and spec.json.get("temperature") not in (None, 1):
+            self.sent.append(spec.json)
+            return _exchange(400, _error("Unsupported value: 'temperature'", "temperature"))
+        return super().send(spec)
+
+
+@pytest.mark.parametrize(("user_effort", "temperature"), [(None, 0), ("low", None)])
+def test_gpt51_temperature_follows_the_effort_sent(user_effort, temperature):
+    """At effort none gpt-5.1 takes temperature 0: the dialect keeps it; an effort that
+    reasons rejects it naming temperature: then none is sent."""
+    overrides = dialect.Overrides(reasoning_effort=user_effort)
+    chosen = dialect.negotiate(Gpt51(), "m", overrides)
+    assert chosen.token_field == "max_completion_tokens"
+    assert chosen.temperature == temperature
+    assert chosen.judging("m", [], 5).get("temperature") == temperature
 
 
 @dataclass

@@ -209,7 +209,7 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
     async def chat(request: Request) -> Response:
         started = time.perf_counter()
         config.counters["requests"] += 1
-        faults = _faults(request, config)
+        faults = request_faults.for_client(_faults(request, config), request.headers)
         body: dict[str, Any] = {}
         try:
             _check_auth(request, config, faults)

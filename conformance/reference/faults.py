@@ -216,6 +216,21 @@ VARIANTS: dict[str, Variant] = {
             "structured_refusal",
             "a structured-output refusal (content null, refusal string) is a valid answer",
         ),
+        # --- reasoning on / invalid requests (issue 15): what OpenAI itself sends ---
+        Variant("sdk_refusal", "a refusal (content null, refusal string) is a valid answer"),
+        Variant(
+            "sdk_function_call",
+            "a legacy function_call answer (content null, finish_reason function_call) is valid",
+        ),
+        Variant(
+            "choiceless_chunks",
+            "chunks with choices [] (Azure OpenAI's prompt_filter_results) are allowed",
+        ),
+        Variant(
+            "o1_mini_developer_role",
+            "o1-mini rejects the developer role (400 naming messages[0].role): a documented "
+            "model limitation",
+        ),
     )
 }
 

@@ -128,6 +128,13 @@ def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
         raise _temperature_error(temperature)
     if style(faults) != "hidden":
         return
+    if _present(body, "metadata") and body.get("store") is not True:  # as OpenAI does
+        raise ApiError(
+            400,
+            "The 'metadata' parameter is only allowed when 'store' is enabled.",
+            param="metadata",
+            code="invalid_value",
+        )
     if "max_tokens" in body:
         raise ApiError(
             400,

@@ -72,11 +72,36 @@ def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
         raise ApiError(500, "Internal server error", "server_error")
     if "tool_history_rejected" in faults and any(m.get("role") == "tool" for m in messages):
         raise ApiError(400, "Unexpected role 'tool'.", param="messages", code="invalid_value")
+    if "o1_mini_developer_role" in faults:
+        for i, message in enumerate(messages):
+            if isinstance(message, dict) and message.get("role") == "developer":
+                raise ApiError(
+                    400,
+                    O1_MINI_DEVELOPER.format(i=i),
+                    param=f"messages[{i}].role",
+                    code="unsupported_value",
+                )
     if "reject_name" in faults and any("name" in m for m in messages):
         raise ApiError(400, "Unrecognized field 'name' in message.", param="messages")
 
 
 # --- reasoning on / invalid requests (issue 15) ---
+#: Variants played only on the official SDK's requests (it sends X-Stainless-Lang), so that
+#: they reach the sdk.* checks they are about and no raw check.
+SDK_ONLY = frozenset({"sdk_refusal", "sdk_function_call", "choiceless_chunks"})
+#: o1-mini's answer to a developer message (recorded: error_o1-mini_developer_role.json).
+O1_MINI_DEVELOPER = (
+    "Unsupported value: 'messages[{i}].role' does not support 'developer' with this model."
+)
+
+
+def for_client(faults: frozenset[str], headers: Any) -> frozenset[str]:
+    """The faults of one request: the SDK-only variants only for the SDK's requests."""
+    if faults & SDK_ONLY and headers.get("x-stainless-lang") is None:
+        return faults - SDK_ONLY
+    return faults
+
+
 #: Lenient servers that repair an invalid request instead of rejecting it, as real ones do.
 LENIENT = (
     "token_limit_below_one_accepted",
