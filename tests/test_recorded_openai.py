@@ -183,6 +183,20 @@ USAGE = {"include_usage": True}
         ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "error"),
         ({"model": "m", "messages": []}, "error"),
         ({"model": "m"}, "error"),
+        ({"messages": USER}, "error"),  # no model: OpenAI's 400, not the unknown-model 404
+        ({"model": "m", "messages": USER, "max_completion_tokens": 0}, "error"),
+        ({"model": "m", "messages": USER, "temperature": "hot"}, "error"),
+        ({"model": "m", "messages": "hi"}, "error"),
+        ({"model": "m", "messages": USER, "response_format": {"type": "yaml"}}, "error"),
+        (
+            {
+                "model": "m",
+                "messages": USER,
+                "tools": [{"type": "function", "function": {"name": "noop"}}],
+                "tool_choice": {"type": "function", "function": {"name": "absent"}},
+            },
+            "error",
+        ),
         (None, "error"),  # malformed JSON
         ({"model": "no-such-model", "messages": USER}, UNKNOWN_MODEL),
     ],

@@ -220,12 +220,13 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
     async def chat(request: Request) -> Response:
         started = time.perf_counter()
         config.counters["requests"] += 1
-        faults = _faults(request, config)
+        faults = request_faults.for_client(_faults(request, config), request.headers)
         body: dict[str, Any] = {}
         try:
             _check_auth(request, config, faults)
             body = parse_body(await request.body())
             faults = faults | _model_profile(body)
+            body = request_faults.lenient(body, faults, config.models[0])
             validate_request(body, faults)
             request_faults.reject(body, faults)
             reasoning.reject(body, faults)

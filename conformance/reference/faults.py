@@ -170,6 +170,17 @@ FAULTS: dict[str, Fault] = {
             "usage_stream_wrong_object",
             "chunk object 'chat.completion' only in the include_usage stream",
         ),
+        # --- reasoning on / invalid requests (issue 15) ---
+        Fault(
+            "token_limit_below_one_accepted",
+            "a token limit of 0 or -1 read as 'no limit' (llama.cpp's -1) instead of a 400",
+        ),
+        Fault("missing_model_accepted", "a request without model served by the default model"),
+        Fault("temperature_type_unchecked", "temperature 'hot' ignored instead of a type 400"),
+        Fault("messages_string_accepted", "messages as a string taken as one user message"),
+        Fault("unknown_response_format_ignored", "an unknown response_format type ignored"),
+        Fault("absent_tool_choice_ignored", "tool_choice naming no tool sent treated as auto"),
+        Fault("unknown_roles_dropped", "messages with an unknown role silently dropped"),
     )
 }
 
@@ -204,6 +215,21 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "structured_refusal",
             "a structured-output refusal (content null, refusal string) is a valid answer",
+        ),
+        # --- reasoning on / invalid requests (issue 15): what OpenAI itself sends ---
+        Variant("sdk_refusal", "a refusal (content null, refusal string) is a valid answer"),
+        Variant(
+            "sdk_function_call",
+            "a legacy function_call answer (content null, finish_reason function_call) is valid",
+        ),
+        Variant(
+            "choiceless_chunks",
+            "chunks with choices [] (Azure OpenAI's prompt_filter_results) are allowed",
+        ),
+        Variant(
+            "o1_mini_developer_role",
+            "o1-mini rejects the developer role (400 naming messages[0].role): a documented "
+            "model limitation",
         ),
     )
 }

@@ -93,6 +93,10 @@ def generate(
             calls = [_distort_call(c, faults) for c in calls]
             out.append(_with_reasoning(model.Generation([], finish, calls), thinking, faults))
             continue
+        legacy = _sdk_variant(request, faults)
+        if legacy is not None:
+            out.append(legacy)
+            continue
         refusal = _refusal(request, faults)
         if refusal is not None:
             out.append(model.Generation([], "stop", refusal=refusal))
@@ -109,6 +113,8 @@ def generate(
         tokens = model.apply_penalties(model.tokenize(text), sampling, text)
         tokens = model.extend_to_min(tokens, sampling, text)
         limited, spent = _after_reasoning(sampling, thinking)
+        if "reasoning_outside_budget" in faults:  # the limit bounds the content alone
+            limited, spent = sampling, thinking
         tokens, finish = model.apply_limits(
             tokens, limited, keep_stop="stop_left_in_output" in faults
         )
@@ -150,6 +156,19 @@ def _reasoning_key(faults: frozenset[str], streamed: bool) -> str:
 
 
 REFUSAL = "I'm sorry, I can't help with that."
+
+
+def _sdk_variant(request: ChatRequest, faults: frozenset[str]) -> model.Generation | None:
+    """Variants ``sdk_refusal`` / ``sdk_function_call``: a plain request (no tools, no
+    response_format) answered with a refusal or a legacy function_call, as OpenAI may."""
+    if request.tools or request.response_format.get("type"):
+        return None
+    if "sdk_refusal" in faults:
+        return model.Generation([], "stop", refusal=REFUSAL)
+    if "sdk_function_call" in faults:
+        call = ("lookup", json.dumps({"query": "hello"}))
+        return model.Generation([], "function_call", function_call=call)
+    return None
 
 
 def _refusal(request: ChatRequest, faults: frozenset[str]) -> str | None:
@@ -215,6 +234,8 @@ def usage(
     completion += thought
     if "reasoning_tokens_exceed_completion" in faults:
         thought = completion + 5
+    if "reasoning_tokens_unreported" in faults:
+        thought = 0
     if "usage_over_max_tokens" in faults and request.sampling.max_tokens:
         completion = request.sampling.max_tokens * request.n + 1
     if streamed and "stream_usage_differs" in faults:
@@ -292,7 +313,9 @@ def build_response(
     for index, g in enumerate(generations):
         message: dict[str, Any] = {
             "role": "model" if "wrong_role" in faults else "assistant",
-            "content": None if g.tool_calls or g.refusal is not None else g.content,
+            "content": None
+            if g.tool_calls or g.refusal is not None or g.function_call
+            else g.content,
             "refusal": g.refusal or ("I can't help." if "refusal_always" in faults else None),
             "annotations": [],
         }
@@ -304,6 +327,10 @@ def build_response(
             message["content"] = None
         if "content_as_list" in faults and message["content"] is not None:
             message["content"] = [{"type": "text", "text": g.content}]
+        if g.function_call:
+            message["function_call"] = dict(
+                zip(("name", "arguments"), g.function_call, strict=True)
+            )
         if g.tool_calls:
             message["tool_calls"] = _tool_calls_json(g, faults)
         elif "tool_calls_without_tools" in faults and not request.tools:
@@ -433,6 +460,10 @@ def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str,
     pieces: list[tuple[dict[str, Any], Any]] = [(d, None) for d in _tool_pieces(g, faults)]
     if g.refusal:
         pieces += [({"refusal": piece}, None) for piece in model.tokenize(g.refusal)]
+    if g.function_call:
+        name, arguments = g.function_call
+        pieces.append(({"function_call": {"name": name, "arguments": ""}}, None))
+        pieces += [({"function_call": {"arguments": a}}, None) for a in model.tokenize(arguments)]
     tokens = g.tokens[:-1] if "stream_content_differs" in faults and g.tokens else g.tokens
     for position, token in enumerate(tokens):
         content: Any = token
@@ -442,7 +473,7 @@ def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str,
         if g.logprobs and "logprobs_missing_in_stream" not in faults:
             logprobs = _logprobs_block([g.logprobs[position]])
         pieces.append(({"content": content}, logprobs))
-    if not g.reasoning:
+    if not g.reasoning or "reasoning_dropped_in_stream" in faults:
         return pieces
     if "reasoning_after_content" in faults:
         return pieces + _reasoning_pieces(g, faults)
@@ -476,13 +507,17 @@ def build_stream(
     factory = _ChunkFactory(request, faults)
     frames: list[Frame] = []
     for index, g in enumerate(generations):
-        empty = None if g.tool_calls or g.refusal is not None else ""
+        empty = None if g.tool_calls or g.refusal is not None or g.function_call else ""
         delta: dict[str, Any] = {"content": empty, "refusal": None}
         if "null_content_deltas" in faults:
             delta["content"] = None
         if "no_role" not in faults and not (index and "n_stream_role_only_first" in faults):
             delta = {"role": "assistant", **delta}
         frames.append(Frame(factory.chunk([_choice(index, delta)])))
+    if "choiceless_chunks" in faults:  # Azure OpenAI's first chunk: filter results only
+        filtered = factory.chunk([])
+        filtered["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": {}}]
+        frames.insert(0, Frame(filtered))
     per_choice = [_pieces(g, faults) for g in generations]
     steps = max((len(p) for p in per_choice), default=0)
     for step in range(steps):
