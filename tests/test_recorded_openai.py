@@ -51,6 +51,9 @@ BEHAVIOUR = {
     "stream.connection_persists": "judges the replay server's keep-alive, not a recording",
     "errors.invalid_names_param": "recorded errors name the parameter of their own request",
     "errors.auth": "no recorded 401; runs carry no key",
+    "usage.prompt_tokens_grow": "compares the usage of two prompts: recordings answer others",
+    "usage.length_spends_limit": "judges the limit the suite sent; recordings had others",
+    "usage.prompt_tokens_once_for_n": "compares n=2 with n=1: recordings answer other prompts",
 }
 #: Checks of areas that mostly judge behaviour whose verdict rests on the response's shape
 #: alone (the rest of tools.*, reasoning.* and sdk.* ask for what a replay cannot honour).

@@ -8,23 +8,52 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.limits import LIMIT, MODES, gate, usage_and_finish
+from conformance.exchanges.limits import (
+    CHARS_PER_TOKEN_MAX,
+    LIMIT,
+    MODES,
+    content_and_chunks,
+    gate,
+    usage_and_finish,
+)
 from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
 
 
 def limit_check(field):
+    """The limit holds by the usage (when there is one) and by the content: N tokens show at
+    most N x CHARS_PER_TOKEN_MAX characters, so a server whose usage is canned, or whose
+    stream carries no usage chunk, is still judged on what it sent."""
+
     @pytest.mark.parametrize("mode", MODES)
     def body(limited, capabilities, mode):
         exchange = limited[(field, mode)]
         gate(capabilities, field, exchange)
         usage, _ = usage_and_finish(exchange, mode)
-        if usage is None and mode == "streamed":
-            not_applicable("no usage chunk in the stream: completion tokens cannot be counted")
+        text, pieces = content_and_chunks(exchange, mode)
+        bound = LIMIT * CHARS_PER_TOKEN_MAX
+        seen = len(text) <= bound
         tokens = (usage or {}).get("completion_tokens")
+        counted = usage is not None or mode == "non-streamed"
+        within = isinstance(tokens, int) and tokens <= LIMIT
+        capabilities.effect(
+            field,
+            seen,  # judged on the content: a usage over the limit may be a miscount
+            f"{len(text)} characters for {field}={LIMIT}",
+            exchange,
+        )
+        if counted:
+            expect(
+                within,
+                f"usage.completion_tokens <= {LIMIT}",
+                short(tokens),
+                exchange,
+                note="the prompt asks for 50 numbers, far more than the limit",
+            )
         expect(
-            isinstance(tokens, int) and tokens <= LIMIT,
-            f"usage.completion_tokens <= {LIMIT}",
-            short(tokens),
+            seen,
+            f"at most {bound} characters of content for {LIMIT} tokens (no token spells more "
+            f"than {CHARS_PER_TOKEN_MAX})",
+            f"{len(text)} characters in {pieces} content piece(s): {short(text, 80)}",
             exchange,
             note="the prompt asks for 50 numbers, far more than the limit",
         )

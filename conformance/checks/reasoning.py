@@ -295,3 +295,36 @@ def test_budget_counts_reasoning(reasoned):
         f"(reasoning_tokens {_reasoning_tokens(usage)})",
         exchange,
     )
+
+
+#: Efforts at which OpenAI's reasoning models always reason ("none" / "minimal" may not).
+REASONING_EFFORTS_THAT_REASON = ("medium", "high")
+
+
+@check(
+    "reasoning.effort_needs_reasoning",
+    "SHOULD",
+    "reasoning_effort constrains reasoning models only: a model that does not reason rejects "
+    "it with a 400 naming reasoning_effort (as OpenAI's gpt-4o does), rather than accept "
+    "medium or high effort and show no reasoning at all.",
+    rationale=(
+        "accepted and ignored: the caller's effort does nothing, silently; SHOULD, not MUST, "
+        "because the answer itself is still a valid completion"
+    ),
+    broken_by={"reasoning_effort_ignored": "accepted and ignored: HTTP 200 for"},
+)
+def test_effort_needs_reasoning(reasoned):
+    if dialect.current().reasoning:
+        not_applicable("the model reasons, so reasoning_effort has something to act on")
+    accepted = [e for e in REASONING_EFFORTS_THAT_REASON if (x := reasoned.get(e)) and x.ok]
+    shown = [e for e in accepted if any(dialect.reasoning_seen(reasoned[e].json))]
+    if shown:
+        not_applicable(f"reasoning seen with reasoning_effort {shown}, not at preflight")
+    expect(
+        not accepted,
+        "reasoning_effort medium / high rejected with a 400 naming it (the model shows no "
+        "reasoning), as OpenAI's non-reasoning models answer",
+        f"accepted and ignored: HTTP 200 for {accepted}, with no reasoning_tokens and no "
+        "reasoning text",
+        *(reasoned[e] for e in accepted),
+    )

@@ -109,8 +109,9 @@ def repeats(text: str) -> bool:
     "sampling.penalty_effect",
     "MUST",
     "presence_penalty / frequency_penalty: positive values penalize tokens that already "
-    "appeared. At 2.0, an answer that repeats a word must change (judged only when the "
-    "answer without the penalty repeats, identically twice); a clean 400 naming the "
+    "appeared. At 2.0, an answer that repeats a word must change (at temperature 1 with a "
+    "fixed seed; judged only when the answer without the penalty repeats, identically "
+    "twice); a clean 400 naming the "
     "parameter is unsupported, accepted and ignored is a fail.",
     capability="penalties",
     rationale="accepted penalties with no effect are a silent wrong answer",
@@ -126,6 +127,7 @@ def test_penalty_effect(sampled, capabilities, name):
         not_applicable("the same request without a penalty got two different answers")
     if not repeats(first):
         not_applicable(f"the answer without a penalty repeats no word ({short(first, 80)})")
+    capabilities.effect("penalties", penalized != first, f"{name} 2.0 vs none", exchange)
     expect(
         penalized != first,
         f"an answer that differs from the one without {name} (it repeats words)",

@@ -114,6 +114,7 @@ def _forced_calls(tooled, capabilities, case) -> list:
     exchange = tooled[case]
     capabilities.gate("tools", exchange)
     calls = _calls(exchange)
+    capabilities.effect("tools", bool(calls), f"tool_choice {short(FORCED[case])}", exchange)
     expect(
         bool(calls),
         f"tool_calls (tool_choice {short(FORCED[case])})",

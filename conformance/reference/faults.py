@@ -181,6 +181,19 @@ FAULTS: dict[str, Fault] = {
         Fault("unknown_response_format_ignored", "an unknown response_format type ignored"),
         Fault("absent_tool_choice_ignored", "tool_choice naming no tool sent treated as auto"),
         Fault("unknown_roles_dropped", "messages with an unknown role silently dropped"),
+        # --- effects and usage cross-checks ---
+        Fault("constant_usage", "usage 10 prompt + 5 completion whatever is asked"),
+        Fault("usage_off_by_one_when_cut", "completion_tokens one short when cut (FastChat)"),
+        Fault("prompt_tokens_times_n", "prompt_tokens multiplied by n (FastChat)"),
+        Fault("completion_tokens_one", "completion_tokens 1 whatever the answer"),
+        Fault(
+            "ignore_max_completion_tokens_in_stream",
+            "max_completion_tokens and include_usage ignored in streams (llama-cpp-python)",
+        ),
+        Fault(
+            "reasoning_effort_ignored",
+            "reasoning_effort accepted by a model that does not reason (vLLM, llama.cpp)",
+        ),
     )
 }
 

@@ -126,6 +126,9 @@ def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
     temperature = body.get("temperature")
     if "reject_temperature" in faults and temperature not in (None, 1):
         raise _temperature_error(temperature)
+    ignores_effort = "reasoning_effort_ignored" in faults
+    if style(faults) is None and _present(body, "reasoning_effort") and not ignores_effort:
+        raise _unsupported("reasoning_effort")  # as OpenAI's non-reasoning models (gpt-4o)
     if style(faults) != "hidden":
         return
     if _present(body, "metadata") and body.get("store") is not True:  # as OpenAI does

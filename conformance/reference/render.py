@@ -240,6 +240,7 @@ def usage(
         completion = request.sampling.max_tokens * request.n + 1
     if streamed and "stream_usage_differs" in faults:
         completion += 1
+    prompt, completion = _misreported(request, generations, faults, prompt, completion)
     if "usage_zero" in faults:
         prompt = completion = 0
     if "completion_tokens_zero" in faults:  # prompt counted, output not
@@ -261,6 +262,24 @@ def usage(
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+def _misreported(
+    request: ChatRequest, generations: list[model.Generation], faults: frozenset[str], *counts: int
+) -> tuple[int, int]:
+    """(prompt, completion) as the usage cross-check faults report them."""
+    prompt, completion = counts
+    if "constant_usage" in faults:  # a mock's canned numbers, whatever was asked
+        return 10, 5
+    if "usage_off_by_one_when_cut" in faults and any(
+        g.finish_reason == "length" for g in generations
+    ):
+        completion -= 1  # FastChat: max_tokens 1 -> "Once", 0 tokens
+    if "prompt_tokens_times_n" in faults:
+        prompt *= request.n  # FastChat: the prompt billed once per choice
+    if "completion_tokens_one" in faults:
+        completion = 1
+    return prompt, completion
 
 
 def new_completion_id(faults: frozenset[str] = frozenset()) -> str:

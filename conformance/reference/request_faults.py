@@ -164,6 +164,9 @@ def distort(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
         if fault in faults:
             for name in fields:
                 body.pop(name, None)
+    if "ignore_max_completion_tokens_in_stream" in faults and body.get("stream"):
+        body.pop("max_completion_tokens", None)  # llama-cpp-python: 192 chunks for a limit of 5
+        body.pop("stream_options", None)  # ... and no usage chunk to count them
     fmt = body.get("response_format") or {}
     if "ignore_json_mode" in faults and fmt.get("type") == "json_object":
         body.pop("response_format")

@@ -69,3 +69,11 @@ TOKEN_IDS = Premise(
     "token_ids",
     "the logprobs entries carry no token ids, so no token can be named in a logit_bias",
 )
+
+
+# --- effects (issue 15 items 4, 5) ---
+N_CHOICES = Premise(
+    "n_choices",
+    "fewer than n choices came back, so there is no usage of n choices to judge",
+    "n.choices",
+)
