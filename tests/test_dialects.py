@@ -101,6 +101,10 @@ def test_visible_reasoning_is_judged_with_reasoning_on(runs):
     assert chosen["reasoning_effort"] == "none" and chosen["judging_effort"] is None
     assert "reasoning checks send default effort" in chosen["summary"]
     judged = {c: o for c, o in run.outcomes.items() if c.startswith("reasoning.")}
+    #: about a model that shows no reasoning: this one reasons, so it has nothing to judge
+    about_silent_models = "reasoning.effort_needs_reasoning"
+    assert judged.pop(about_silent_models) == "not_applicable"
+    assert "the model reasons" in run.results["checks"][about_silent_models]["message"]
     assert {o for c, o in judged.items() if not c.startswith("reasoning.effort_values")} == {
         "pass"
     }, judged
