@@ -51,6 +51,7 @@ BEHAVIOUR = {
     "stream.connection_persists": "judges the replay server's keep-alive, not a recording",
     "errors.invalid_names_param": "recorded errors name the parameter of their own request",
     "errors.auth": "no recorded 401; runs carry no key",
+    "response.distinct_ids": "one recording answers many requests: its id repeats by design",
 }
 #: Checks of areas that mostly judge behaviour whose verdict rests on the response's shape
 #: alone (the rest of tools.*, reasoning.* and sdk.* ask for what a replay cannot honour).

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.exchanges.limits import LIMIT, MODES, gate, usage_and_finish
-from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
+from conformance.verdicts.check import SILENT, check, expect, short
+from conformance.verdicts.premises import CUT_OUTPUT, USAGE_CHUNK
 
 
 def limit_check(field):
@@ -19,7 +20,7 @@ def limit_check(field):
         gate(capabilities, field, exchange)
         usage, _ = usage_and_finish(exchange, mode)
         if usage is None and mode == "streamed":
-            not_applicable("no usage chunk in the stream: completion tokens cannot be counted")
+            USAGE_CHUNK.unmet("so completion tokens cannot be counted")
         tokens = (usage or {}).get("completion_tokens")
         expect(
             isinstance(tokens, int) and tokens <= LIMIT,
@@ -40,9 +41,9 @@ def finish_check(field):
         usage, finish = usage_and_finish(exchange, mode)
         tokens = (usage or {}).get("completion_tokens")
         if finish != "length" and not isinstance(tokens, int):
-            not_applicable("no usage to tell whether the output reached the limit")
+            CUT_OUTPUT.unmet("no usage to tell whether the output reached the limit")
         if finish != "length" and tokens < LIMIT:
-            not_applicable(f"the output ended after {tokens} tokens, before the limit {LIMIT}")
+            CUT_OUTPUT.unmet(f"it ended after {tokens} tokens, before the limit {LIMIT}")
         expect(
             finish == "length",
             f'finish_reason "length" when the limit cuts the output ({tokens} tokens)',
@@ -59,6 +60,7 @@ test_max_tokens_respected = check(
     "max_tokens: The maximum number of tokens that can be generated in the chat completion.",
     capability="max_tokens",
     rationale="the caller's cost bound; " + SILENT,
+    needs=(USAGE_CHUNK,),
     broken_by={"ignore_max_tokens": "<= 5; got 140"},
 )(limit_check("max_tokens"))
 test_max_tokens_finish_length = check(
@@ -68,6 +70,7 @@ test_max_tokens_finish_length = check(
     "reached.",
     capability="max_tokens",
     rationale="clients continue or warn on 'length' only",
+    needs=(CUT_OUTPUT,),
     broken_by={
         "ignore_max_tokens": "(140 tokens); got 'stop'",
         "length_reported_as_stop": "(5 tokens); got 'stop'",

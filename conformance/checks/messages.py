@@ -8,6 +8,7 @@ from conformance.exchanges.expect import describe_status, message_of
 from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import check, expect, not_applicable, observe, short
+from conformance.verdicts.premises import CONTENT_STRING
 
 SECRET = "PINEAPPLE"
 INSTRUCTION = f"The secret word is {SECRET}. Reply with only the word {SECRET}."
@@ -166,7 +167,9 @@ def _instruction_answer(messaged, capabilities, role: str):
     if role == "developer":
         capabilities.gate("developer_role", messaged[("role", "developer")])
     capabilities.gate("content_parts", exchange)
-    return exchange, message_of(exchange).get("content") or ""
+    content = message_of(exchange).get("content")
+    CONTENT_STRING.require(isinstance(content, str), f"content {short(content, 80)}")
+    return exchange, content
 
 
 @check(
@@ -175,6 +178,7 @@ def _instruction_answer(messaged, capabilities, role: str):
     "A system or developer message reaches the model: at temperature 0 the answer with it "
     "differs from the answer to the same question without it (judged only when the question "
     "alone gets the same answer twice). Any model passes when the API reads the message.",
+    needs=(CONTENT_STRING,),
     rationale="a dropped system prompt is a silent wrong answer",
     broken_by={"drop_system": "got the same answer with and without it"},
 )
@@ -198,6 +202,7 @@ def test_system_honoured(messaged, capabilities, role):
     "INFO",
     "Whether the model obeys an instruction given only in a system or developer text part "
     "(a probe of the model, not of the API: messages.system_honoured judges the API).",
+    needs=(CONTENT_STRING,),
     rationale="judges the model, not the API: a probe only",
 )
 @pytest.mark.parametrize("role", ["system", "developer"])

@@ -8,6 +8,7 @@ from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streame
 from conformance.exchanges.requests import sent_limit
 from conformance.exchanges.sampling import N
 from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
+from conformance.verdicts.premises import USAGE_CHUNK
 
 
 @check(
@@ -110,6 +111,7 @@ def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
     "last, for the whole request (every choice), not one per choice.",
     capability="n",
     rationale="clients sum or take the one usage chunk; several double-bill",
+    needs=(USAGE_CHUNK,),
     broken_by={
         "usage_chunk_per_choice": "one usage chunk, the last; got usage on",
         "usage_counts_one_choice": "(every choice counted); got 5",
@@ -120,6 +122,7 @@ def test_n_stream_usage(sampled, capabilities):
     capabilities.gate("n", exchange)
     chunks = ok_stream(exchange)
     carrying = [i for i, chunk in enumerate(chunks) if isinstance(chunk.get("usage"), dict)]
+    USAGE_CHUNK.require(carrying, "in the n > 1 stream")
     expect(
         carrying == [len(chunks) - 1],
         "one usage chunk, the last",

@@ -57,6 +57,7 @@ def test_present(shared):
     "MUST",
     "total_tokens: Total number of tokens used in the request (prompt + completion).",
     rationale="billing reads total_tokens",
+    needs=(USAGE_CHUNK,),
     broken_by={
         "no_usage": {"non-streamed": "a usage object on the non-streamed completion"},
         "usage_total_wrong": "got total_tokens 37",
@@ -71,6 +72,7 @@ def test_total_is_sum(shared, capabilities, which):
     else:
         exchange = _usage_stream(shared, capabilities)
         ok_stream(exchange)
+        USAGE_CHUNK.require(exchange.usage is not None)
     usage = _usage_or_fail(exchange)
     total = usage["prompt_tokens"] + usage["completion_tokens"]
     expect(
@@ -107,11 +109,16 @@ def test_within_max_tokens(shared):
     "prompt_tokens_details / completion_tokens_details break the totals down: no detail "
     "exceeds its total.",
     rationale="a detail above its total is a wrong bill",
+    needs=(USAGE_CHUNK,),
     broken_by={"cached_exceeds_prompt": "got {'cached_tokens': 24}"},
 )
 def test_details_within_totals(shared):
     judged = 0
-    for exchange in (e for e in (shared.plain, shared.stream_usage) if e is not None):
+    stream = shared.stream_usage
+    # the include_usage stream counts only when it carries usage: a rejected stream or one
+    # without a usage chunk is another check's verdict (usage.stream_one_usage_chunk)
+    counted = stream is not None and stream.ok and stream.usage is not None
+    for exchange in (shared.plain, stream) if counted else (shared.plain,):
         usage = _usage_or_fail(exchange)
         for details_key, total_key in (
             ("prompt_tokens_details", "prompt_tokens"),
@@ -129,6 +136,7 @@ def test_details_within_totals(shared):
                 exchange,
             )
     if not judged:
+        USAGE_CHUNK.require(counted or stream is None or not stream.ok, "nor on the JSON reply")
         not_applicable("no prompt_tokens_details / completion_tokens_details to compare")
 
 
@@ -264,10 +272,13 @@ def test_stream_absent_unrequested(shared):
     "SHOULD",
     "Streamed usage equals the non-streamed usage for the same temperature-0 request.",
     rationale="two code paths may count slightly differently",
+    needs=(USAGE_CHUNK,),
     broken_by={"stream_usage_differs": "'completion_tokens': 12"},
 )
 def test_stream_matches_non_streamed(shared, capabilities):
     stream = _usage_stream(shared, capabilities)
+    ok_stream(stream)
+    USAGE_CHUNK.require(stream.usage is not None)
     plain = _usage_or_fail(shared.plain)
     streamed = _usage_or_fail(stream)
     a = {k: plain[k] for k in COUNTS}
