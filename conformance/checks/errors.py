@@ -9,7 +9,7 @@ from conformance.exchanges.errors import AUTH_CASES, INVALID_CASE_IDS, invalid_c
 from conformance.exchanges.expect import describe_status, expect_rejected
 from conformance.transport.client import NOT_JSON
 from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
-from conformance.verdicts.premises import REJECTED
+from conformance.verdicts.premises import ERROR_ENVELOPE, REJECTED
 
 PARAMS = {name: case.param for name, case in invalid_cases("m").items()}
 
@@ -104,7 +104,7 @@ def test_invalid_envelope(errors, case):
     "SHOULD",
     "error.param names the offending field (e.g. 'temperature', 'messages[0].role').",
     rationale="helps users fix requests; clients do not depend on it",
-    needs=(REJECTED,),
+    needs=(REJECTED, ERROR_ENVELOPE),
     broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", [c for c in INVALID_CASE_IDS if PARAMS[c]])
@@ -114,6 +114,8 @@ def test_invalid_names_param(errors, case):
         REJECTED.unmet(describe_status(exchange))
     body = exchange.json if isinstance(exchange.json, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    REJECTED.require(exchange.status < 500, f"{describe_status(exchange)}: a crash")
+    ERROR_ENVELOPE.require(error, short(exchange.body[:120]))
     param = error.get("param")
     expect(
         isinstance(param, str) and param.startswith(PARAMS[case]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conformance.checks.max_tokens import finish_check, limit_check
 from conformance.verdicts.check import SILENT, check
-from conformance.verdicts.premises import CUT_OUTPUT, USAGE_CHUNK
+from conformance.verdicts.premises import CUT_OUTPUT, USAGE_CHUNK, USAGE_COUNTS
 
 test_max_completion_tokens_respected = check(
     "max_completion_tokens.respected",
@@ -14,7 +14,7 @@ test_max_completion_tokens_respected = check(
     "completion.",
     capability="max_completion_tokens",
     rationale="the caller's cost bound; " + SILENT,
-    needs=(USAGE_CHUNK,),
+    needs=(USAGE_CHUNK, USAGE_COUNTS),
     broken_by={"ignore_max_completion_tokens": "<= 5; got 140"},
 )(limit_check("max_completion_tokens"))
 test_max_completion_tokens_finish_length = check(

@@ -10,7 +10,7 @@ import pytest
 
 from conformance.exchanges.limits import LIMIT, MODES, gate, usage_and_finish
 from conformance.verdicts.check import SILENT, check, expect, short
-from conformance.verdicts.premises import CUT_OUTPUT, USAGE_CHUNK
+from conformance.verdicts.premises import CUT_OUTPUT, USAGE_CHUNK, USAGE_COUNTS
 
 
 def limit_check(field):
@@ -22,6 +22,10 @@ def limit_check(field):
         if usage is None and mode == "streamed":
             USAGE_CHUNK.unmet("so completion tokens cannot be counted")
         tokens = (usage or {}).get("completion_tokens")
+        USAGE_COUNTS.require(
+            isinstance(tokens, int) and not isinstance(tokens, bool),
+            f"completion_tokens {short(tokens)}",
+        )
         expect(
             isinstance(tokens, int) and tokens <= LIMIT,
             f"usage.completion_tokens <= {LIMIT}",
@@ -60,7 +64,7 @@ test_max_tokens_respected = check(
     "max_tokens: The maximum number of tokens that can be generated in the chat completion.",
     capability="max_tokens",
     rationale="the caller's cost bound; " + SILENT,
-    needs=(USAGE_CHUNK,),
+    needs=(USAGE_CHUNK, USAGE_COUNTS),
     broken_by={"ignore_max_tokens": "<= 5; got 140"},
 )(limit_check("max_tokens"))
 test_max_tokens_finish_length = check(

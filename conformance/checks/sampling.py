@@ -18,7 +18,7 @@ from conformance.exchanges.sampling import (
     content_of as _content,
 )
 from conformance.verdicts.check import check, expect, not_applicable, short
-from conformance.verdicts.premises import CONTENT_STRING, RANGE_REJECTED
+from conformance.verdicts.premises import CONTENT_STRING, ERROR_ENVELOPE, RANGE_REJECTED
 
 
 @check(
@@ -81,7 +81,7 @@ def test_range_rejected(sampled, case):
     "SHOULD",
     "The 400 for an out-of-range value names the field in error.param.",
     rationale="helps users; clients do not depend on it",
-    needs=(RANGE_REJECTED,),
+    needs=(RANGE_REJECTED, ERROR_ENVELOPE),
     broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", OUTSIDE)
@@ -91,6 +91,8 @@ def test_range_error_names_field(sampled, case):
         RANGE_REJECTED.unmet(f"{case}: HTTP {exchange.status}")
     body = exchange.json if isinstance(exchange.json, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    RANGE_REJECTED.require(exchange.status < 500, f"{case}: HTTP {exchange.status}, a crash")
+    ERROR_ENVELOPE.require(error, short(exchange.body[:120]))
     field = case.split("=")[0]
     expect(
         error.get("param") == field,

@@ -124,3 +124,13 @@ CONTENT_STRING = Premise(
     "the answer's message.content is not a string to read",
     "response.content_string",
 )
+ERROR_ENVELOPE = Premise(
+    "error_envelope",
+    "the rejection carries no error envelope whose param could be read",
+    "errors.invalid_envelope",
+)
+USAGE_COUNTS = Premise(
+    "usage_counts",
+    "no usage object with integer token counts to compare",
+    "usage.present",
+)
