@@ -265,9 +265,6 @@ COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "content_as_list": (
             "logprobs.concatenate_to_content",
-            "messages.audio_input",
-            "messages.content_parts",
-            "messages.image_input",
             "response.schema",
             "response_format.json_object",
             "response_format.json_schema",
@@ -377,7 +374,6 @@ COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
         "content_null": (
             "logprobs.concatenate_to_content",
             "messages.audio_input",
-            "messages.content_parts",
             "messages.image_input",
             "response_format.json_object",
             "response_format.json_schema",

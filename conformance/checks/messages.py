@@ -123,6 +123,7 @@ def test_role_accepted(messaged, capabilities, role):
     "read like the same text as a string: the answer equals the string twin's (judged when "
     "the endpoint repeats itself at temperature 0).",
     capability="content_parts",
+    needs=(CONTENT_STRING,),
     rationale="every OpenAI model takes text parts; SDK helpers send them",
     broken_by={
         "content_parts_500": "got HTTP 500",
@@ -136,7 +137,7 @@ def test_content_parts(messaged, capabilities, role):
         capabilities.gate("developer_role", messaged[("role", "developer")])
     capabilities.gate("content_parts", exchange)
     content = message_of(exchange).get("content")
-    expect(isinstance(content, str), "an answer", short(content), exchange)
+    CONTENT_STRING.require(isinstance(content, str), f"content {short(content, 80)}")
     twin = messaged["user_string"] if role == "user" else messaged[("role", role)]
     if twin is None or not twin.ok:
         not_applicable("the same messages with string content got no answer to compare")
@@ -231,6 +232,7 @@ def test_name_accepted(messaged):
     "An image_url part (data URI) is accepted and read (it costs prompt tokens against a twin "
     "without it), or cleanly rejected as unsupported.",
     capability="vision",
+    needs=(CONTENT_STRING,),
     rationale="accepted images that are not read answer about nothing",
     broken_by={
         "image_500": "got HTTP 500",
@@ -248,6 +250,7 @@ def test_image_input(messaged, capabilities):
     "An input_audio part (base64 WAV) is accepted and read (it costs prompt tokens against a "
     "twin without it), or cleanly rejected as unsupported.",
     capability="audio_input",
+    needs=(CONTENT_STRING,),
     rationale="accepted audio that is not read answers about nothing",
     broken_by={
         "audio_500": "got HTTP 500",
@@ -265,6 +268,7 @@ def _media_read(messaged, capabilities, name: str, kind: str) -> None:
     exchange, twin = messaged[key], messaged["media_twin"]
     capabilities.gate(name, exchange)
     content = message_of(exchange).get("content")
+    CONTENT_STRING.require(content is None or isinstance(content, str), short(content, 80))
     expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)
     tokens = [(x.usage or {}).get("prompt_tokens") for x in (exchange, twin)]
     if not all(isinstance(t, int) for t in tokens):
