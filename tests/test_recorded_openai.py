@@ -54,6 +54,7 @@ BEHAVIOUR = {
     "usage.prompt_tokens_grow": "compares the usage of two prompts: recordings answer others",
     "usage.length_spends_limit": "judges the limit the suite sent; recordings had others",
     "usage.prompt_tokens_once_for_n": "compares n=2 with n=1: recordings answer other prompts",
+    "response.distinct_ids": "one recording answers many requests: its id repeats by design",
 }
 #: Checks of areas that mostly judge behaviour whose verdict rests on the response's shape
 #: alone (the rest of tools.*, reasoning.* and sdk.* ask for what a replay cannot honour).

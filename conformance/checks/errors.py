@@ -9,6 +9,7 @@ from conformance.exchanges.errors import AUTH_CASES, INVALID_CASE_IDS, invalid_c
 from conformance.exchanges.expect import describe_status, expect_rejected
 from conformance.transport.client import NOT_JSON
 from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
+from conformance.verdicts.premises import ERROR_ENVELOPE, REJECTED
 
 PARAMS = {name: case.param for name, case in invalid_cases("m").items()}
 
@@ -114,15 +115,18 @@ def test_invalid_envelope(errors, case):
     "SHOULD",
     "error.param names the offending field (e.g. 'temperature', 'messages[0].role').",
     rationale="helps users fix requests; clients do not depend on it",
+    needs=(REJECTED, ERROR_ENVELOPE),
     broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", [c for c in INVALID_CASE_IDS if PARAMS[c]])
 def test_invalid_names_param(errors, case):
     exchange = errors.invalid[case]
     if not (exchange.status and exchange.status >= 400):
-        not_applicable("the request was not rejected (errors.invalid_is_400 reports it)")
+        REJECTED.unmet(describe_status(exchange))
     body = exchange.json if isinstance(exchange.json, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    REJECTED.require(exchange.status < 500, f"{describe_status(exchange)}: a crash")
+    ERROR_ENVELOPE.require(error, short(exchange.body[:120]))
     param = error.get("param")
     wanted = invalid_cases("m")[case].param  # the token-limit field is the run's dialect's
     expect(
@@ -205,14 +209,12 @@ def test_unknown_model(errors):
     "An invalid streaming request fails with an HTTP error status before any event, not "
     "with 200 and an error inside the stream.",
     rationale="an error inside a 200 stream is read as output",
+    needs=(REJECTED,),
     broken_by={"stream_error_as_event": "got HTTP 200"},
 )
 def test_stream_invalid_is_http_error(errors):
     exchange = errors.stream_invalid
     if exchange is None:
-        not_applicable(
-            "the server rejected none of the invalid requests without streaming "
-            "(see errors.invalid_is_400), so there is no streaming error path to compare"
-        )
+        REJECTED.unmet("none of the invalid requests without streaming was rejected")
     expect(exchange.status == 400, "HTTP 400 before any event", describe_status(exchange), exchange)
     expect(not exchange.events, "no server-sent events", f"{len(exchange.events)} events", exchange)

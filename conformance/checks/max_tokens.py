@@ -16,7 +16,8 @@ from conformance.exchanges.limits import (
     gate,
     usage_and_finish,
 )
-from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
+from conformance.verdicts.check import SILENT, check, expect, short
+from conformance.verdicts.premises import CUT_OUTPUT
 
 
 def limit_check(field):
@@ -32,18 +33,18 @@ def limit_check(field):
         text, pieces = content_and_chunks(exchange, mode)
         bound = LIMIT * CHARS_PER_TOKEN_MAX
         seen = len(text) <= bound
-        tokens = (usage or {}).get("completion_tokens")
-        counted = usage is not None or mode == "non-streamed"
-        within = isinstance(tokens, int) and tokens <= LIMIT
         capabilities.effect(
             field,
             seen,  # judged on the content: a usage over the limit may be a miscount
             f"{len(text)} characters for {field}={LIMIT}",
             exchange,
         )
-        if counted:
+        tokens = (usage or {}).get("completion_tokens")
+        # The usage is judged when there is a count to read; a missing or malformed one is
+        # usage.present's (or the usage chunk's) failure, and the content is judged anyway.
+        if isinstance(tokens, int) and not isinstance(tokens, bool):
             expect(
-                within,
+                tokens <= LIMIT,
                 f"usage.completion_tokens <= {LIMIT}",
                 short(tokens),
                 exchange,
@@ -69,9 +70,9 @@ def finish_check(field):
         usage, finish = usage_and_finish(exchange, mode)
         tokens = (usage or {}).get("completion_tokens")
         if finish != "length" and not isinstance(tokens, int):
-            not_applicable("no usage to tell whether the output reached the limit")
+            CUT_OUTPUT.unmet("no usage to tell whether the output reached the limit")
         if finish != "length" and tokens < LIMIT:
-            not_applicable(f"the output ended after {tokens} tokens, before the limit {LIMIT}")
+            CUT_OUTPUT.unmet(f"it ended after {tokens} tokens, before the limit {LIMIT}")
         expect(
             finish == "length",
             f'finish_reason "length" when the limit cuts the output ({tokens} tokens)',
@@ -97,6 +98,7 @@ test_max_tokens_finish_length = check(
     "reached.",
     capability="max_tokens",
     rationale="clients continue or warn on 'length' only",
+    needs=(CUT_OUTPUT,),
     broken_by={
         "ignore_max_tokens": "(140 tokens); got 'stop'",
         "length_reported_as_stop": "(5 tokens); got 'stop'",

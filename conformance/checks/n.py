@@ -8,7 +8,7 @@ from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streame
 from conformance.exchanges.requests import sent_limit
 from conformance.exchanges.sampling import N
 from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
-from conformance.verdicts.premises import N_CHOICES
+from conformance.verdicts.premises import N_CHOICES, USAGE_CHUNK
 
 
 @check(
@@ -115,8 +115,8 @@ def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
     "Streamed with n > 1 and stream_options.include_usage, exactly one usage chunk is sent, "
     "last, for the whole request (every choice), not one per choice.",
     capability="n",
-    needs=(N_CHOICES,),
     rationale="clients sum or take the one usage chunk; several double-bill",
+    needs=(N_CHOICES, USAGE_CHUNK),
     broken_by={
         "usage_chunk_per_choice": "one usage chunk, the last; got usage on",
         "usage_counts_one_choice": "(every choice counted); got 5",
@@ -127,6 +127,7 @@ def test_n_stream_usage(sampled, capabilities):
     capabilities.gate("n", exchange)
     chunks = ok_stream(exchange)
     carrying = [i for i, chunk in enumerate(chunks) if isinstance(chunk.get("usage"), dict)]
+    USAGE_CHUNK.require(carrying, "in the n > 1 stream")
     expect(
         carrying == [len(chunks) - 1],
         "one usage chunk, the last",

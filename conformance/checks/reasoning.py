@@ -24,13 +24,14 @@ from conformance.exchanges.expect import (
     choices_of,
     describe_status,
     first_choice,
+    leaned_stream,
     ok_json,
-    ok_stream,
     streamed_content,
 )
 from conformance.exchanges.requests import chat_body, sent_limit, with_limit
 from conformance.transport.client import Exchange, RequestSpec
 from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
+from conformance.verdicts.premises import REASONING_SEEN, SSE_STREAM, USAGE_COUNTS
 
 THINK_TAGS = ("<think>", "</think>")
 #: A budget far below any reasoning a reasoning model does before answering.
@@ -73,11 +74,12 @@ def _reasoning_tokens(usage: Any) -> int | None:
     "completion_tokens_details.reasoning_tokens breaks completion_tokens down: reasoning "
     "tokens are part of the completion tokens, so never more than them.",
     rationale="a detail above its total is a wrong bill",
+    needs=(REASONING_SEEN,),
     broken_by={"reasoning_tokens_exceed_completion": "> completion_tokens"},
 )
 def test_tokens_within_completion(thinking):
     judged = 0
-    for exchange in (thinking.plain, thinking.stream):
+    for exchange in (e for e in (thinking.plain, thinking.stream) if e is not None):
         usage = exchange.usage
         reasoning = _reasoning_tokens(usage)
         if reasoning is None:
@@ -92,7 +94,7 @@ def test_tokens_within_completion(thinking):
             exchange,
         )
     if not judged:
-        not_applicable("no usage carried completion_tokens_details.reasoning_tokens")
+        REASONING_SEEN.unmet("no usage carried completion_tokens_details.reasoning_tokens")
 
 
 @check(
@@ -126,17 +128,18 @@ def test_effort_values(reasoned, effort):
     "max_completion_tokens bounds reasoning and visible tokens together: when reasoning uses "
     'up the budget, the choice ends with finish_reason "length" (and little or no content).',
     rationale="clients raise the budget on 'length' only",
+    needs=(REASONING_SEEN,),
     broken_by={"budget_exhausted_stop": "'stop'"},
 )
 def test_budget_finish_length(reasoned):
     exchange = reasoned["exhausted"]
     if exchange is None:
-        not_applicable("no reasoning was seen at preflight: there is no reasoning budget to use up")
+        REASONING_SEEN.unmet("none at preflight, so there is no reasoning budget to use up")
     choice = first_choice(ok_json(exchange))
     spent = _reasoning_tokens(exchange.usage)
     content = (choice.get("message") or {}).get("content")
     if not (spent is not None and spent >= EXHAUSTED_BUDGET) and content:
-        not_applicable(
+        REASONING_SEEN.unmet(
             f"the model did not use up the {EXHAUSTED_BUDGET}-token budget on reasoning "
             f"(reasoning_tokens {spent}, content {short(content, 80)})"
         )
@@ -154,6 +157,7 @@ def test_budget_finish_length(reasoned):
     "Reasoning text belongs in a reasoning field (or nowhere), never in message content: "
     "clients show content to users and parse it as the answer.",
     rationale="vendors differ on where reasoning goes; visible, not broken",
+    needs=(SSE_STREAM,),
     broken_by={"think_tags_in_content": "<think> and </think> in the content"},
 )
 def test_no_think_tags(thinking):
@@ -161,7 +165,7 @@ def test_no_think_tags(thinking):
         thinking.plain.label: (first_choice(ok_json(thinking.plain)).get("message") or {}).get(
             "content"
         ),
-        thinking.stream.label: streamed_content(ok_stream(thinking.stream)),
+        thinking.stream.label: streamed_content(leaned_stream(thinking.stream)),
     }
     pair = (thinking.plain, thinking.stream)
     for (label, text), exchange in zip(texts.items(), pair, strict=True):
@@ -194,14 +198,14 @@ def _delta_fields(chunks: list[dict[str, Any]]) -> list[tuple[str, int]]:
     "Streamed reasoning deltas (reasoning_content / reasoning) come before the first content "
     "delta: clients show reasoning as it happens, then the answer.",
     rationale="vendor fields with no spec: order clients expect",
+    needs=(SSE_STREAM, REASONING_SEEN),
     broken_by={"reasoning_after_content": "after content began"},
 )
 def test_stream_reasoning_first(thinking):
-    seen = _delta_fields(ok_stream(thinking.stream))
+    seen = _delta_fields(leaned_stream(thinking.stream))
     reasoning = [p for f, p in seen if f != "content"]
     content = [p for f, p in seen if f == "content"]
-    if not reasoning:
-        not_applicable("the stream carried no reasoning deltas")
+    REASONING_SEEN.require(reasoning, "the stream carried no reasoning deltas")
     expect(
         not content or max(reasoning) < min(content),
         "every reasoning delta before the first content delta",
@@ -216,6 +220,7 @@ def test_stream_reasoning_first(thinking):
     "Streamed and non-streamed replies put reasoning text in the same field, so one client "
     "parser serves both.",
     rationale="vendor fields with no spec: consistency only",
+    needs=(SSE_STREAM, REASONING_SEEN),
     broken_by={
         "reasoning_field_mismatch": "stream deltas: ['reasoning']",
         "reasoning_dropped_in_stream": "stream deltas: none",
@@ -224,9 +229,13 @@ def test_stream_reasoning_first(thinking):
 def test_stream_matches_message(thinking):
     message = first_choice(ok_json(thinking.plain)).get("message") or {}
     in_message = {f for f in dialect.REASONING_FIELDS if message.get(f)}
-    in_stream = {f for f, _ in _delta_fields(ok_stream(thinking.stream)) if f != "content"}
-    if not in_message and not in_stream:
-        not_applicable("neither the message nor the stream carried reasoning text")
+    REASONING_SEEN.require(
+        in_message or dialect.current().reasoning, "the message carried no reasoning text"
+    )
+    in_stream = {f for f, _ in _delta_fields(leaned_stream(thinking.stream)) if f != "content"}
+    REASONING_SEEN.require(
+        in_message or in_stream, "neither the message nor the stream carried reasoning text"
+    )
     expect(
         in_message == in_stream,
         "the same reasoning field streamed and not",
@@ -242,7 +251,7 @@ def test_stream_matches_message(thinking):
 def _visible_reasoning(exchange: Exchange) -> bool:
     """Whether a reply (JSON or stream) carried reasoning text in a reasoning field."""
     if exchange.spec.wants_stream:
-        return any(f != "content" for f, _ in _delta_fields(ok_stream(exchange)))
+        return any(f != "content" for f, _ in _delta_fields(leaned_stream(exchange)))
     message = first_choice(ok_json(exchange)).get("message") or {}
     return any(message.get(f) for f in dialect.REASONING_FIELDS)
 
@@ -253,12 +262,14 @@ def _visible_reasoning(exchange: Exchange) -> bool:
     "Reasoning tokens are reported: a reply that carried reasoning text counts it in "
     "usage.completion_tokens_details.reasoning_tokens (more than zero).",
     rationale="the detail is optional in the spec; a bill that hides reasoning misleads",
+    needs=(SSE_STREAM, REASONING_SEEN),
     broken_by={"reasoning_tokens_unreported": "reasoning_tokens 0"},
 )
 def test_tokens_reported(thinking):
     judged = [e for e in (thinking.plain, thinking.stream) if e.usage and _visible_reasoning(e)]
-    if not judged:
-        not_applicable("no reply with usage carried reasoning text at the judging effort")
+    REASONING_SEEN.require(
+        judged, "no reply with usage carried reasoning text at the judging effort"
+    )
     for exchange in judged:
         reported = _reasoning_tokens(exchange.usage)
         expect(
@@ -276,17 +287,19 @@ def test_tokens_reported(thinking):
     "'including visible output tokens and reasoning tokens'): completion_tokens, which count "
     "the reasoning, never exceed the limit sent.",
     rationale="budgets and bills rest on the limit",
+    needs=(REASONING_SEEN, USAGE_COUNTS),
     broken_by={"reasoning_outside_budget": "> the limit"},
 )
 def test_budget_counts_reasoning(reasoned):
     exchange = reasoned["exhausted"]
-    if exchange is None:
-        not_applicable("no reasoning was seen at preflight: there is no reasoning budget to use up")
+    REASONING_SEEN.require(exchange, "none at preflight, so there is no reasoning budget to use up")
     ok_json(exchange)
     usage = exchange.usage or {}
     completion = usage.get("completion_tokens")
-    if not isinstance(completion, int) or isinstance(completion, bool):
-        not_applicable(f"the reply carried no integer completion_tokens ({short(completion)})")
+    USAGE_COUNTS.require(
+        isinstance(completion, int) and not isinstance(completion, bool),
+        f"completion_tokens {short(completion)}",
+    )
     field_name, limit = sent_limit(exchange)
     expect(
         completion <= limit,

@@ -26,6 +26,7 @@ from conformance.exchanges.expect import (
 from conformance.exchanges.requests import Planned, count_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
+from conformance.verdicts.premises import FINISHED_STREAM
 
 #: case -> (which words of the baseline answer become stop sequences, as fractions of its
 #: length; a string or a list in the request; streamed).
@@ -159,12 +160,16 @@ def test_excluded(stopped, capabilities, case):
     "output is the text of the same request without stop, up to that sequence.",
     capability="stop",
     rationale="the caller's cut-off; " + SILENT,
+    needs=(FINISHED_STREAM,),
     broken_by={"ignore_stop": "content '1, 2, 3, 4, 5, 6, 7, 8"},
 )
 @pytest.mark.parametrize("case", list(CASES))
 def test_halts(stopped, capabilities, case):
     stops, cut, exchange = _stopped_exchange(stopped, capabilities, case)
     content, finish = _output(exchange, case)
+    # a stream that ends without any finish_reason was cut, not stopped: where it ended says
+    # nothing about stop (the run-level cut-stream finding names it)
+    FINISHED_STREAM.require(finish is not None or not CASES[case].get("stream"), exchange.label)
     twin = stopped[("twin", 1)]
     whole = _twin_text(twin) or ""
     expected = whole[:cut]

@@ -13,7 +13,7 @@ from conformance.exchanges.requests import PROMPT, chat_body, sent_limit
 from conformance.exchanges.sampling import N
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import check, expect, not_applicable, short
-from conformance.verdicts.premises import USAGE_CHUNK
+from conformance.verdicts.premises import USAGE_CHUNK, USAGE_COUNTS
 
 COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 #: Tokens that spell no text (end of turn, role markers) a server may count in the output.
@@ -30,6 +30,17 @@ def _usage_or_fail(exchange) -> dict:
     expect(isinstance(usage, dict), f"a usage object on {where}", f"usage {short(usage)}", exchange)
     bad = {k: usage.get(k) for k in COUNTS if not _is_count(usage.get(k))}
     expect(not bad, f"non-negative integer token counts on {where}", short(bad), exchange)
+    return usage
+
+
+def _usage_leaned(exchange) -> dict:
+    """The usage of an exchange a check only leans on: a missing or malformed usage is
+    usage.present's verdict (``USAGE_COUNTS``), never this check's failure."""
+    usage = exchange.usage
+    USAGE_COUNTS.require(
+        isinstance(usage, dict) and all(_is_count(usage.get(k)) for k in COUNTS),
+        f"on the {exchange.label}: {short(usage, 120)}",
+    )
     return usage
 
 
@@ -63,6 +74,7 @@ def test_present(shared):
     "MUST",
     "total_tokens: Total number of tokens used in the request (prompt + completion).",
     rationale="billing reads total_tokens",
+    needs=(USAGE_CHUNK,),
     broken_by={
         "no_usage": {"non-streamed": "a usage object on the non-streamed completion"},
         "usage_total_wrong": "got total_tokens 37",
@@ -77,6 +89,7 @@ def test_total_is_sum(shared, capabilities, which):
     else:
         exchange = _usage_stream(shared, capabilities)
         ok_stream(exchange)
+        USAGE_CHUNK.require(exchange.usage is not None)
     usage = _usage_or_fail(exchange)
     total = usage["prompt_tokens"] + usage["completion_tokens"]
     expect(
@@ -93,11 +106,13 @@ def test_total_is_sum(shared, capabilities, which):
     "MUST",
     "completion_tokens never exceeds max_tokens x n (max_tokens bounds the generated "
     "tokens of each choice).",
+    needs=(USAGE_COUNTS,),
     rationale="the caller's cost bound, as billed",
     broken_by={"usage_over_max_tokens": "; got 25"},
 )
 def test_within_max_tokens(shared):
-    usage = _usage_or_fail(shared.plain)
+    ok_json(shared.plain)
+    usage = _usage_leaned(shared.plain)
     field, limit = sent_limit(shared.plain)
     expect(
         usage["completion_tokens"] <= limit,
@@ -113,12 +128,20 @@ def test_within_max_tokens(shared):
     "prompt_tokens_details / completion_tokens_details break the totals down: no detail "
     "exceeds its total.",
     rationale="a detail above its total is a wrong bill",
+    needs=(
+        USAGE_COUNTS,
+        USAGE_CHUNK,
+    ),
     broken_by={"cached_exceeds_prompt": "got {'cached_tokens': 24}"},
 )
 def test_details_within_totals(shared):
     judged = 0
-    for exchange in (e for e in (shared.plain, shared.stream_usage) if e is not None):
-        usage = _usage_or_fail(exchange)
+    stream = shared.stream_usage
+    # the include_usage stream counts only when it carries usage: a rejected stream or one
+    # without a usage chunk is another check's verdict (usage.stream_one_usage_chunk)
+    counted = stream is not None and stream.ok and stream.usage is not None
+    for exchange in (shared.plain, stream) if counted else (shared.plain,):
+        usage = _usage_leaned(exchange)
         for details_key, total_key in (
             ("prompt_tokens_details", "prompt_tokens"),
             ("completion_tokens_details", "completion_tokens"),
@@ -135,6 +158,7 @@ def test_details_within_totals(shared):
                 exchange,
             )
     if not judged:
+        USAGE_CHUNK.require(counted or stream is None or not stream.ok, "nor on the JSON reply")
         not_applicable("no prompt_tokens_details / completion_tokens_details to compare")
 
 
@@ -270,12 +294,18 @@ def test_stream_absent_unrequested(shared):
     "SHOULD",
     "Streamed usage equals the non-streamed usage for the same temperature-0 request.",
     rationale="two code paths may count slightly differently",
+    needs=(
+        USAGE_COUNTS,
+        USAGE_CHUNK,
+    ),
     broken_by={"stream_usage_differs": "'completion_tokens': 12"},
 )
 def test_stream_matches_non_streamed(shared, capabilities):
     stream = _usage_stream(shared, capabilities)
-    plain = _usage_or_fail(shared.plain)
-    streamed = _usage_or_fail(stream)
+    ok_stream(stream)
+    USAGE_CHUNK.require(stream.usage is not None)
+    plain = _usage_leaned(shared.plain)
+    streamed = _usage_leaned(stream)
     a = {k: plain[k] for k in COUNTS}
     b = {k: streamed[k] for k in COUNTS}
     expect(a == b, f"streamed usage {a}", str(b), shared.plain, stream)
@@ -286,6 +316,7 @@ def test_stream_matches_non_streamed(shared, capabilities):
     "MUST",
     "completion_tokens counts the generated tokens: a non-empty answer to a prompt cannot "
     "cost zero tokens (a mock's all-zero usage breaks every budget built on it).",
+    needs=(USAGE_COUNTS,),
     rationale="billing and budgets read it: zero is a wrong bill",
     broken_by={
         "usage_zero": "got prompt_tokens 0, completion_tokens 0",
@@ -297,7 +328,7 @@ def test_completion_tokens_nonzero(shared):
     texts = [(c.get("message") or {}).get("content") for c in choices_of(body)]
     if not any(isinstance(t, str) and t for t in texts):
         not_applicable("the answer has no content, so zero completion tokens may be right")
-    usage = _usage_or_fail(shared.plain)
+    usage = _usage_leaned(shared.plain)
     expect(
         usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 0,
         "completion_tokens > 0 and prompt_tokens > 0 for a non-empty answer to a prompt",

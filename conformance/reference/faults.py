@@ -194,6 +194,14 @@ FAULTS: dict[str, Fault] = {
             "reasoning_effort_ignored",
             "reasoning_effort accepted by a model that does not reason (vLLM, llama.cpp)",
         ),
+        # --- premises / streams and ids (issue 15) ---
+        Fault("stray_audio", "an audio object on answers to text-only requests"),
+        Fault(
+            "stray_function_call", "a legacy function_call on answers to requests without functions"
+        ),
+        Fault("stray_annotations", "url_citation annotations without web search"),
+        Fault("model_renamed", "model is another name than the one requested"),
+        Fault("id_string", "every non-streamed completion id is 'string' (streams get real ids)"),
     )
 }
 
@@ -224,6 +232,11 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "omit_logprobs_key",
             "choices[].logprobs omitted: OpenAI does so for reasoning, audio and search models",
+        ),
+        Variant(
+            "dated_model",
+            "model answered as a dated snapshot of the requested id (OpenAI: gpt-4o -> "
+            "gpt-4o-2024-08-06)",
         ),
         Variant(
             "structured_refusal",

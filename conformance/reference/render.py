@@ -295,6 +295,39 @@ _STRAY_CALL = {
 }
 
 
+#: Faults stray_*: outputs a request without audio, functions or web search never asked for.
+_STRAY_OUTPUTS = {
+    "stray_audio": (
+        "audio",
+        {"id": "audio_stray", "data": "", "expires_at": 0, "transcript": "stray"},
+    ),
+    "stray_function_call": ("function_call", {"name": "lookup", "arguments": "{}"}),
+    "stray_annotations": (
+        "annotations",
+        [
+            {
+                "type": "url_citation",
+                "url_citation": {
+                    "start_index": 0,
+                    "end_index": 1,
+                    "title": "stray",
+                    "url": "https://example.invalid/",
+                },
+            }
+        ],
+    ),
+}
+DATED_SUFFIX = "-2024-08-06"
+
+
+def served_model(requested: str, faults: frozenset[str]) -> str:
+    """The model a response names: the requested id, a dated snapshot of it (variant
+    ``dated_model``, as OpenAI answers) or another name (fault ``model_renamed``)."""
+    if "model_renamed" in faults:
+        return "renamed-model"
+    return requested + DATED_SUFFIX if "dated_model" in faults else requested
+
+
 def _unrequested(g: model.Generation, faults: frozenset[str]) -> list[dict[str, Any]] | None:
     """Fault ``logprobs_unrequested``: logprobs on every choice, asked for or not."""
     return model.token_logprobs(g.tokens, 0) if "logprobs_unrequested" in faults else None
@@ -317,6 +350,11 @@ def _tool_calls_json(g: model.Generation, faults: frozenset[str]) -> list[dict[s
         }
         for c in g.tool_calls
     ]
+
+
+def _json_id(faults: frozenset[str]) -> str:
+    """Fault ``id_string``: a mock that fills the schema's example into every JSON reply."""
+    return "string" if "id_string" in faults else new_completion_id(faults)
 
 
 def build_response(
@@ -356,6 +394,9 @@ def build_response(
             message["tool_calls"] = [_STRAY_CALL]
         if "omit_refusal" in faults:
             del message["refusal"]
+        for fault, (key, value) in _STRAY_OUTPUTS.items():
+            if fault in faults:
+                message[key] = value
         choice_index: Any = index + 1 if "index_from_one" in faults else index
         if "index_as_string" in faults:
             choice_index = str(index)
@@ -374,10 +415,10 @@ def build_response(
             choice["stop_reason"] = None
         choices.append(choice)
     body: dict[str, Any] = {
-        "id": "" if "empty_id" in faults else new_completion_id(faults),
+        "id": "" if "empty_id" in faults else _json_id(faults),
         "object": "text_completion" if "wrong_object" in faults else "chat.completion",
         "created": created,
-        "model": request.model,
+        "model": served_model(request.model, faults),
         "choices": choices,
         "usage": usage(request, generations, faults, streamed=False),
         "service_tier": "default",
@@ -429,7 +470,8 @@ class _ChunkFactory:
             "id": f"{self.id}-{k}" if "changing_id" in faults else self.id,
             "object": "chat.completion" if self._wrong_object() else "chat.completion.chunk",
             "created": created,
-            "model": self.request.model + ("-b" if "changing_model" in faults and k >= 2 else ""),
+            "model": served_model(self.request.model, faults)
+            + ("-b" if "changing_model" in faults and k >= 2 else ""),
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": choices,
         }
