@@ -288,6 +288,15 @@ def test_fault_fails_only_its_checks(runs, fault):
     assert _blamed(runs[fault], fault) == {}
 
 
+def test_cut_streams_are_one_run_level_finding(runs):
+    """Streams ending [DONE] with a choice left without finish_reason are named once, as a
+    finding of the run (the checks they spoil end not applicable pointing at it)."""
+    cut = "streams cut but reported complete"
+    findings = runs["no_finish_reason"].results["findings"]
+    assert [f for f in findings if f.startswith(cut)], findings
+    assert not [f for f in runs["clean"].results["findings"] if f.startswith(cut)]
+
+
 @pytest.mark.parametrize("names", list(COMBINATIONS), ids=_combo)
 def test_fault_combination(runs, names):
     """Interacting verdict paths: each check ends as the combination says, for its reason."""
