@@ -19,7 +19,7 @@ from conformance.face import runner
 from conformance.face.runner import EXIT_FAILURES, EXIT_OK
 from realservers.targets import Target
 
-__all__ = ["SuiteRun", "SuiteRunError", "run_suite"]
+__all__ = ["SuiteRun", "SuiteRunError", "catalog_check_ids", "run_suite"]
 
 #: A model on two shared CPU cores can stall for many seconds when the machine is busy; the
 #: suite's defaults (30 s without data) are meant for hosted endpoints. Longer limits turn a
@@ -46,8 +46,11 @@ class SuiteRun:
 
 
 def suite_args(target: Target, extra: list[str]) -> list[str]:
-    """The suite's arguments for ``target`` (the key goes by environment, not here)."""
-    return [f"--base-url={target.base_url}", f"--model={target.model}", "-rN", *SUITE_ARGS, *extra]
+    """The suite's arguments for ``target`` (the key goes by environment, not here); a server
+    with no key option is run with ``--no-api-key``."""
+    keyless = [] if target.api_key else ["--no-api-key"]
+    base = [f"--base-url={target.base_url}", f"--model={target.model}", "-rN", *keyless]
+    return [*base, *SUITE_ARGS, *extra]
 
 
 def run_suite(
@@ -101,3 +104,24 @@ def run_suite(
     }
     (reports_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     return SuiteRun(results=results, run=run, reports_dir=reports_dir)
+
+
+def catalog_check_ids(workdir: Path, timeout: float = 300.0) -> set[str]:
+    """Every check ID the suite collects now, parametrised ones included (``--collect-only``:
+    nothing is sent; the run lists each check as not judged in its results.json)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cwd = _PROJECT_ROOT if (_PROJECT_ROOT / "pyproject.toml").is_file() else None
+    done = runner.run_suite(
+        workdir,
+        ["--collect-only"],
+        cwd=cwd,
+        env=runner.child_env(),
+        output=workdir / "pytest.log",
+        timeout=timeout,
+    )
+    if not done.has_results or not done.results.get("checks"):
+        tail = "\n".join(done.output.strip().splitlines()[-15:])
+        code = done.returncode
+        raise SuiteRunError(f"collecting the suite's checks failed (exit {code}):\n{tail}")
+    return set(done.results["checks"])
