@@ -93,11 +93,12 @@ def fastchat_server(
     """Start the three FastChat processes on 127.0.0.1; always stop all of them."""
     python = python or interpreter_for(FASTCHAT_VENV, "fschat", FASTCHAT_VERSION)
     model_dir = ensure_hf_model(python)
-    workdir.mkdir(parents=True, exist_ok=True)  # FastChat writes its own logs into its cwd
+    (workdir / "fastchat-logs").mkdir(parents=True, exist_ok=True)
     ctl, worker, api = free_port(), free_port(), free_port()
     controller = f"http://{LOOPBACK}:{ctl}"
     worker_url = f"http://{LOOPBACK}:{worker}"
-    env = child_env(THREADS_ENV)
+    # FastChat's own loggers write into $LOGDIR (default: the cwd, where ours are).
+    env = child_env(THREADS_ENV | {"LOGDIR": str(workdir / "fastchat-logs")})
     env.pop(KEY_ENV, None)
     common = {"grace": grace, "cwd": workdir, "startup_timeout": startup_timeout}
     worker_argv = [

@@ -1,15 +1,16 @@
 """``python -m realservers.fastchat_api ARGS``: FastChat's openai_api_server, key from env.
 
 FastChat takes its API keys only as ``--api-keys`` on the command line, where every process
-listing shows them. This shim (standard library only: it runs in FastChat's virtualenv,
-which has none of the suite's dependencies) reads the key from the environment, appends the
-option to its own in-process ``sys.argv`` and runs FastChat's module as ``__main__``.
+listing shows them, and then logs its parsed arguments, key included. This shim (standard
+library only besides FastChat: it runs in FastChat's virtualenv, which has none of the
+suite's dependencies) does what FastChat's ``__main__`` does with the key left out of the
+arguments, and hands it to FastChat's settings object afterwards, from the environment.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-import runpy
 import sys
 
 KEY_ENV = "CHATCOMPAT_FASTCHAT_API_KEY"
@@ -18,8 +19,13 @@ MODULE = "fastchat.serve.openai_api_server"
 
 def main() -> None:
     key = os.environ.pop(KEY_ENV, "")
-    sys.argv = [MODULE, *sys.argv[1:], *(["--api-keys", key] if key else [])]
-    runpy.run_module(MODULE, run_name="__main__", alter_sys=True)
+    server = importlib.import_module(MODULE)
+    sys.argv = [MODULE, *sys.argv[1:]]
+    args = server.create_openai_api_server()  # parses argv, logs it: no key there
+    server.app_settings.api_keys = [key] if key else None
+    import uvicorn
+
+    uvicorn.run(server.app, host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

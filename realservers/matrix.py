@@ -281,11 +281,15 @@ def run_one(
         with start_target(name, reports / name / "server") as target:
             print(f"matrix: {name}: {target.title} at {target.base_url}", flush=True)
             run = run_suite(target, reports / name, timeout=2400)
+            key = target.api_key or ""
     except Exception as exc:  # a server that does not start costs its column, not the run
         detail = f"{type(exc).__name__}: {exc}"
         (reports / name).mkdir(parents=True, exist_ok=True)
         (reports / name / "matrix-error.txt").write_text(traceback.format_exc())
         return Outcome(name, False, detail.splitlines()[0][:300], time.monotonic() - started)
+    leaked = leaks(reports / name, key)
+    if leaked:  # nothing of this run is published: the key is in its files
+        return Outcome(name, False, f"API key found in {leaked[:3]}", time.monotonic() - started)
     old = expectations.load(exp_path)
     if update_expectations:
         new = expectations.merge(old, [run.results], expectations.run_facts(run.run))
@@ -300,6 +304,14 @@ def run_one(
         f"suite + {r['startup_seconds']} s start; {len(untriaged(published))} untriaged"
     )
     return Outcome(name, True, detail, time.monotonic() - started)
+
+
+def leaks(directory: Path, key: str) -> list[str]:
+    """Files under ``directory`` (server logs, suite reports) that contain ``key``."""
+    if not key:
+        return []
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    return [str(p) for p in files if key in p.read_text(errors="replace")]
 
 
 def print_verdict_diff(name: str, old: ExpectationFile, new: ExpectationFile) -> None:
@@ -382,6 +394,10 @@ def main(args: Any) -> int:
         )
     page = render_page(out, exp_dir)
     print(f"wrote {page}")
+    if getattr(args, "update_expectations", False):
+        from realservers import compat_doc
+
+        print(f"wrote {compat_doc.write(exp_dir, compat_doc.DEFAULT_OUT)}")
     for o in outcomes:
         state = "ok" if o.ok else "FAILED"
         print(f"  {o.name:<13} {state:<7} {o.wall_s:7.1f} s  {o.detail}")

@@ -182,3 +182,11 @@ def test_fast_and_slow_servers_run_in_two_lanes() -> None:
     assert sorted(o.name for o in done) == sorted(names)
     assert seen["llamacpp"] == seen["litellm"] != seen["transformers"] == seen["fastchat"]
     assert [o.name for o in matrix.run_lanes(names, 1, job)] == names
+
+
+def test_a_key_in_any_report_file_is_found(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "api.log").write_text("args: api_keys=['sk-secret-1']")
+    (tmp_path / "results.json").write_text("{}")
+    assert matrix.leaks(tmp_path, "sk-secret-1") == [str(tmp_path / "server" / "api.log")]
+    assert matrix.leaks(tmp_path, "") == []
