@@ -190,3 +190,12 @@ def test_a_key_in_any_report_file_is_found(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text("{}")
     assert matrix.leaks(tmp_path, "sk-secret-1") == [str(tmp_path / "server" / "api.log")]
     assert matrix.leaks(tmp_path, "") == []
+
+
+def test_a_recorded_expectation_file_seeds_the_history(published: dict[str, Any]) -> None:
+    history = matrix.seed_history(EXP, SUITE_B)
+    assert history["runs"][0]["verdicts"]["stream.done"] == "fail"
+    changes = matrix.changes_since_previous(history, published)
+    assert changes["since"]["source"] == "expectations file"
+    assert ("seed.same", "regressed") in [(e["check"], e["kind"]) for e in changes["entries"]]
+    assert matrix.seed_history(ExpectationFile(), SUITE_B) == {"runs": []}
