@@ -28,6 +28,7 @@ TRIAGE_MARKS = {
     "known limitation": "L",
     "suite issue": "S",
     "untriaged": "?",
+    "no verdict": "-",
 }
 
 

@@ -199,3 +199,13 @@ def test_a_recorded_expectation_file_seeds_the_history(published: dict[str, Any]
     assert changes["since"]["source"] == "expectations file"
     assert ("seed.same", "regressed") in [(e["check"], e["kind"]) for e in changes["entries"]]
     assert matrix.seed_history(ExpectationFile(), SUITE_B) == {"runs": []}
+
+
+def test_a_check_without_an_answer_needs_no_triage_and_keeps_its_expectation() -> None:
+    results = _results(stream__done="not_judged", errors__auth="not_judged")
+    published = matrix.build_results(RUN, results, EXP, SUITE_A, "expectations/demo.toml")
+    assert published["checks"]["stream.done"]["label"] == "no verdict"
+    assert matrix.untriaged(published) == []
+    kept = matrix.keep_unjudged(results, EXP)["checks"]
+    assert kept["stream.done"] == {"outcome": "fail", "message": "no [DONE] sent"}
+    assert kept["errors.auth"]["outcome"] == "not_judged"  # nothing recorded to keep
