@@ -15,11 +15,19 @@ reads the tokenizer's chat template; "smollm2" matches nothing and would fall ba
 few-shot "Human:/Assistant:" prompt. ``--conv-template qwen-7b-chat`` is FastChat's ChatML
 format ("<|im_start|>role ... <|im_end|>", system "You are a helpful assistant."), the format
 SmolLM2 was trained on. The key reaches the API server through :mod:`realservers.fastchat_api`.
+
+A request without ``max_tokens`` (or with only ``max_completion_tokens``, which FastChat does
+not know) is given "the context length minus the prompt": 8192 tokens for SmolLM2, tens of
+minutes on a CPU. The worker therefore serves a view of the checkpoint (symlinks, and a
+config whose ``max_position_embeddings`` is :data:`CONTEXT_LENGTH`, where FastChat reads the
+context length), the 2048 tokens per request that llama.cpp and vLLM get here too. With
+default RoPE that number changes no computation below it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +59,23 @@ FASTCHAT_VENV = VenvSpec(
     ),
 )
 THREADS_ENV = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+CONTEXT_LENGTH = 2048
+
+
+def capped_view(model_dir: Path, out: Path, context_length: int = CONTEXT_LENGTH) -> Path:
+    """``model_dir`` seen through ``out``: every file symlinked but config.json, which is a
+    copy with ``max_position_embeddings`` set to ``context_length``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for src in model_dir.iterdir():
+        dst = out / src.name
+        if dst.is_symlink() or dst.exists():
+            dst.unlink()
+        if src.name != "config.json":
+            dst.symlink_to(src)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["max_position_embeddings"] = context_length
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,7 +117,7 @@ def fastchat_server(
 ) -> Iterator[FastChatServer]:
     """Start the three FastChat processes on 127.0.0.1; always stop all of them."""
     python = python or interpreter_for(FASTCHAT_VENV, "fschat", FASTCHAT_VERSION)
-    model_dir = ensure_hf_model(python)
+    model_dir = capped_view(ensure_hf_model(python), workdir / "model")
     (workdir / "fastchat-logs").mkdir(parents=True, exist_ok=True)
     ctl, worker, api = free_port(), free_port(), free_port()
     controller = f"http://{LOOPBACK}:{ctl}"
@@ -154,6 +179,7 @@ def fastchat_server(
                 "device": "cpu",
                 "threads": 2,
                 "conv_template": CONV_TEMPLATE,
+                "context_length": CONTEXT_LENGTH,
                 "processes": "controller + model_worker + openai_api_server",
             },
         )

@@ -209,3 +209,19 @@ def test_a_check_without_an_answer_needs_no_triage_and_keeps_its_expectation() -
     kept = matrix.keep_unjudged(results, EXP)["checks"]
     assert kept["stream.done"] == {"outcome": "fail", "message": "no [DONE] sent"}
     assert kept["errors.auth"]["outcome"] == "not_judged"  # nothing recorded to keep
+
+
+def test_fastchat_sees_a_capped_context_and_the_same_weights(tmp_path: Path) -> None:
+    from realservers.fastchat import capped_view
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"max_position_embeddings": 8192, "vocab_size": 3}')
+    (model / "model.safetensors").write_text("weights")
+    view = capped_view(model, tmp_path / "view", 2048)
+    assert json.loads((view / "config.json").read_text()) == {
+        "max_position_embeddings": 2048,
+        "vocab_size": 3,
+    }
+    assert (view / "model.safetensors").resolve() == (model / "model.safetensors").resolve()
+    assert capped_view(model, tmp_path / "view", 1024) == view  # re-made in place
