@@ -58,13 +58,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def suite_identity(root: Path = ROOT) -> dict[str, str]:
-    """The suite's version and the commit of this checkout ("+dirty" with local changes)."""
+    """The suite's version and the commit of this checkout ("+dirty" when the suite's own
+    files differ from it: re-recorded expectations or a re-rendered page do not count)."""
     try:
         ver = version("chatcompat")
     except PackageNotFoundError:
         ver = "0+unknown"
     commit = git(root, "rev-parse", "--short=10", "HEAD") or "unknown"
-    if commit != "unknown" and git(root, "status", "--porcelain", "--untracked-files=no"):
+    suite_paths = ("conformance", "schemas")  # the suite itself, not its docs or expectations
+    if commit != "unknown" and git(root, "status", "--porcelain", "--", *suite_paths):
         commit += "+dirty"
     return {"version": ver, "commit": commit}
 
