@@ -75,6 +75,7 @@ def _matrix_parser(sub: Any) -> None:
     m.add_argument("--out", type=Path, default=matrix.DEFAULT_OUT)
     m.add_argument("--reports-dir", type=Path, default=matrix.DEFAULT_REPORTS)
     m.add_argument("--expectations-dir", type=Path, default=matrix.DEFAULT_EXPECTATIONS)
+    m.add_argument("--docs", type=Path, default=compat_doc.DEFAULT_OUT)
     m.add_argument(
         "--update-expectations",
         action="store_true",

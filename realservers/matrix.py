@@ -251,10 +251,10 @@ def main(args: Any) -> int:
         )
     page = render_page(out, exp_dir)
     print(f"wrote {page}")
-    if getattr(args, "update_expectations", False):
+    if getattr(args, "update_expectations", False) or args.render_only:  # after triage too
         from realservers import compat_doc
 
-        print(f"wrote {compat_doc.write(exp_dir, compat_doc.DEFAULT_OUT)}")
+        print(f"wrote {compat_doc.write(exp_dir, Path(args.docs))}")
     for o in outcomes:
         state = "ok" if o.ok else "FAILED"
         print(f"  {o.name:<13} {state:<7} {o.wall_s:7.1f} s  {o.detail}")

@@ -141,7 +141,11 @@ def test_publish_and_render_only_round_trip(tmp_path: Path, published: dict[str,
     matrix.publish("demo", published, out)
     assert (out / "history" / "demo.json").is_file()
     args = SimpleNamespace(
-        out=out, expectations_dir=exp_dir, reports_dir=tmp_path / "r", render_only=True
+        out=out,
+        expectations_dir=exp_dir,
+        reports_dir=tmp_path / "r",
+        docs=tmp_path / "compatibility.md",
+        render_only=True,
     )
     assert matrix.main(args) == 1  # errors.auth is untriaged
     extra = Expectation("fail", why="401 missing", triage="divergence")
@@ -152,6 +156,7 @@ def test_publish_and_render_only_round_trip(tmp_path: Path, published: dict[str,
     stored = json.loads((out / "demo" / "results.json").read_text())
     assert stored["checks"]["errors.auth"]["label"] == "true divergence"
     assert (out / "index.html").is_file()
+    assert "demo" in (tmp_path / "compatibility.md").read_text()
 
 
 def test_page_is_self_contained_and_escapes_server_text(published: dict[str, Any]) -> None:
