@@ -51,6 +51,8 @@ LABELS = {
 }
 UNTRIAGED = "untriaged"
 NOT_JUDGED = "not_judged"
+#: What "the suite" is, for its identity: the checks and the schemas they validate against.
+SUITE_PATHS = ("conformance", "schemas")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,15 +60,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def suite_identity(root: Path = ROOT) -> dict[str, str]:
-    """The suite's version and the commit of this checkout ("+dirty" when the suite's own
-    files differ from it: re-recorded expectations or a re-rendered page do not count)."""
+    """The suite's version and the last commit that changed the suite itself (its checks and
+    schemas, not its docs, launchers or expectations), "+dirty" when those files differ from
+    it: runs at the same suite share one identity, so history and changes follow the suite."""
     try:
         ver = version("chatcompat")
     except PackageNotFoundError:
         ver = "0+unknown"
-    commit = git(root, "rev-parse", "--short=10", "HEAD") or "unknown"
-    suite_paths = ("conformance", "schemas")  # the suite itself, not its docs or expectations
-    if commit != "unknown" and git(root, "status", "--porcelain", "--", *suite_paths):
+    commit = git(root, "log", "-1", "--format=%h", "--abbrev=10", "--", *SUITE_PATHS) or "unknown"
+    if commit != "unknown" and git(root, "status", "--porcelain", "--", *SUITE_PATHS):
         commit += "+dirty"
     return {"version": ver, "commit": commit}
 
