@@ -92,6 +92,8 @@ class Route:
         return f"/replay/{','.join(self.names())}/v1"
 
     def pick(self, request: Any, models: set[str]) -> str:
+        if isinstance(request, dict) and "model" not in request:
+            return self.error  # OpenAI: 400 "you must provide a model parameter"
         if isinstance(request, dict) and request.get("model") not in models:
             return UNKNOWN_MODEL
         if is_invalid(request):
@@ -106,9 +108,13 @@ class Route:
         return self.usage_stream if usage else self.stream
 
 
+TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+
+
 def is_invalid(request: Any) -> bool:
     """The invalid requests the suite's error checks send (missing or empty messages, an
-    unknown role, temperature out of range, n < 1, malformed JSON)."""
+    unknown role, temperature out of range or not a number, n < 1, a token limit below 1,
+    an unknown response_format type, tool_choice naming an absent tool, malformed JSON)."""
     if not isinstance(request, dict):
         return True
     messages = request.get("messages")
@@ -117,8 +123,20 @@ def is_invalid(request: Any) -> bool:
     if any(not isinstance(m, dict) or m.get("role") not in ROLES for m in messages):
         return True
     temperature = request.get("temperature")
+    if temperature is not None and not isinstance(temperature, (int, float)):
+        return True
     if isinstance(temperature, (int, float)) and not 0 <= temperature <= 2:
         return True
+    if any(isinstance(request.get(f), int) and request[f] < 1 for f in TOKEN_FIELDS):
+        return True
+    fmt = request.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") not in ("text", "json_object", "json_schema"):
+        return True
+    choice = request.get("tool_choice")
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        sent = [t.get("function", {}).get("name") for t in request.get("tools") or []]
+        if choice["function"].get("name") not in sent:
+            return True
     n = request.get("n")
     return isinstance(n, int) and n < 1
 

@@ -72,12 +72,14 @@ def test_reasoning_profile_dialect(runs):
     assert chosen["token_limit_field"] == "max_completion_tokens"
     assert chosen["temperature"] is None and chosen["reasoning"] is True
     assert chosen["reasoning_effort"] == "minimal"  # "none" is rejected naming it
+    assert chosen["judging_effort"] == "minimal"  # it still reasons: cheap enough to judge
     assert results["spent"]["completion_tokens"] > 0
     outcomes = runs["reasoning"].outcomes
     assert outcomes["reasoning.budget_finish_length"] == "pass"
     assert outcomes["reasoning.tokens_within_completion"] == "pass"
     assert "omitted" in runs["reasoning"].results["checks"]["response.logprobs_key"]["message"]
     assert outcomes["sampling.temperature0_repeatable"] == "not_applicable"
+    assert outcomes["params.optional_field[metadata]"] == "pass"  # sent with store: true
 
 
 #: What a whole run may cost against an OpenAI-style reasoning model (README: "What it costs").
@@ -90,11 +92,22 @@ def test_reasoning_run_stays_within_its_token_budget(runs):
     assert spent["total_tokens"] <= BUDGET["total_tokens"], spent
 
 
-def test_visible_reasoning_is_judged(runs):
-    outcomes = runs["reasoning_content"].outcomes
-    for check_id in ("reasoning.stream_reasoning_first", "reasoning.stream_matches_message"):
-        assert outcomes[check_id] == "pass"
-    assert runs["reasoning_content"].results["dialect"]["reasoning_field"] == "reasoning_content"
+def test_visible_reasoning_is_judged_with_reasoning_on(runs):
+    """The profile honours reasoning_effort "none" (gpt-5.1 style): every other check sends
+    it, yet every reasoning check is judged, at the endpoint's default effort."""
+    run = runs["reasoning_content"]
+    chosen = run.results["dialect"]
+    assert chosen["reasoning_field"] == "reasoning_content"
+    assert chosen["reasoning_effort"] == "none" and chosen["judging_effort"] is None
+    assert "reasoning checks send default effort" in chosen["summary"]
+    judged = {c: o for c, o in run.outcomes.items() if c.startswith("reasoning.")}
+    #: about a model that shows no reasoning: this one reasons, so it has nothing to judge
+    about_silent_models = "reasoning.effort_needs_reasoning"
+    assert judged.pop(about_silent_models) == "not_applicable"
+    assert "the model reasons" in run.results["checks"][about_silent_models]["message"]
+    assert {o for c, o in judged.items() if not c.startswith("reasoning.effort_values")} == {
+        "pass"
+    }, judged
 
 
 # --- unit tests of the pieces -----------------------------------------------------------------
@@ -152,6 +165,17 @@ class FakeEndpoint:
         return _exchange(200, {"choices": [{"message": message}], "usage": usage})
 
 
+@dataclass
+class ByEffort(FakeEndpoint):
+    """A reasoning model whose reasoning depends on the effort (None: the default)."""
+
+    by_effort: dict[str | None, int] = field(default_factory=dict)
+
+    def send(self, spec: RequestSpec) -> Exchange:
+        self.thinking = self.by_effort.get(spec.json.get("reasoning_effort"), 0)
+        return super().send(spec)
+
+
 def test_negotiation_renames_drops_and_picks_cheapest_effort():
     endpoint = FakeEndpoint()
     chosen = dialect.negotiate(endpoint, "m", dialect.Overrides())
@@ -171,6 +195,71 @@ def test_negotiation_respects_overrides_and_rejections_naming_other_fields():
     assert chosen.temperature == 0  # a 400 naming top_k decides nothing else
     assert len(endpoint.sent) == 1
     assert "base request still rejected" in chosen.notes[-1]
+
+
+#: (efforts accepted, reasoning tokens per effort (None: the default), user's effort) ->
+#: (cheap effort, judging effort). The judging effort is the lowest that reasoned at preflight.
+EFFORT_CASES = {
+    "none honoured (gpt-5.1, DeepSeek style)": (
+        ("none", "low"),
+        {"none": 0, "low": 10, None: 30},
+        None,
+        ("none", None),
+    ),
+    "cheapest still reasons (gpt-5 minimal)": (
+        ("minimal", "low"),
+        {"minimal": 8, "low": 16, None: 30},
+        None,
+        ("minimal", "minimal"),
+    ),
+    "no effort accepted": ((), {None: 30}, None, (None, None)),
+    "set by the user": (("none", "high"), {"high": 40, None: 30}, "high", ("high", "high")),
+}
+
+
+@pytest.mark.parametrize("case", EFFORT_CASES)
+def test_judging_effort_is_the_lowest_that_reasoned(case):
+    efforts, thinking, user, (cheap, judging) = EFFORT_CASES[case]
+    endpoint = ByEffort(efforts=efforts, by_effort=thinking)
+    chosen = dialect.negotiate(endpoint, "m", dialect.Overrides(reasoning_effort=user))
+    assert (chosen.reasoning_effort, chosen.judging_effort) == (cheap, judging)
+    body = chosen.judging("m", [], 5)
+    assert body.get("reasoning_effort") == judging
+    assert body["max_completion_tokens"] == 5 + chosen.judging_headroom()
+    assert chosen.probes <= 6  # no probe of its own
+
+
+def test_judging_body_without_reasoning_is_the_base_body():
+    plain = dialect.Dialect()
+    assert plain.judging("m", [], 5) == plain.base("m", [], 5)
+
+
+@dataclass
+class Gpt51(FakeEndpoint):
+    """gpt-5.1: effort none by default (no reasoning), where temperature is accepted; any
+    other effort reasons and rejects a temperature other than 1."""
+
+    rejects: tuple[str, ...] = ("max_tokens",)
+    efforts: tuple[str, ...] = ("none", "low", "medium", "high")
+
+    def send(self, spec: RequestSpec) -> Exchange:
+        effort = spec.json.get("reasoning_effort") or "none"
+        self.thinking = 0 if effort == "none" else 10
+        if effort != "none" and spec.json.get("temperature") not in (None, 1):
+            self.sent.append(spec.json)
+            return _exchange(400, _error("Unsupported value: 'temperature'", "temperature"))
+        return super().send(spec)
+
+
+@pytest.mark.parametrize(("user_effort", "temperature"), [(None, 0), ("low", None)])
+def test_gpt51_temperature_follows_the_effort_sent(user_effort, temperature):
+    """At effort none gpt-5.1 takes temperature 0: the dialect keeps it; an effort that
+    reasons rejects it naming temperature: then none is sent."""
+    overrides = dialect.Overrides(reasoning_effort=user_effort)
+    chosen = dialect.negotiate(Gpt51(), "m", overrides)
+    assert chosen.token_field == "max_completion_tokens"
+    assert chosen.temperature == temperature
+    assert chosen.judging("m", [], 5).get("temperature") == temperature
 
 
 @dataclass

@@ -3,7 +3,10 @@ message; fault combinations reach the verdict paths that interact; the clean ser
 allowed variants pass.
 
 The suite runs in subprocesses (two at a time) against one reference server that plays a
-fault per URL prefix, so the whole matrix costs one suite run per fault.
+fault per URL prefix, so the whole matrix costs one suite run per fault. Each fault runs the
+WHOLE suite, not only the checks it declares: under a fault, every check that fails must be
+one the fault declares (``test_fault_fails_only_its_checks``), so no check is ever blamed for
+another check's requirement.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_table import breaks
+from fault_table import base, breaks, covers
 from fault_table import expected as expected_breaks
 from fault_table import fragment as fragment_of
 from suite_runner import SuiteRun, run_many, run_suite, suite_args
@@ -55,14 +58,25 @@ def _combo(names: tuple[str, ...]) -> str:
     return "+".join(names)
 
 
+#: results.json is all the per-fault runs are read for: no HTML report, and no unraisable-
+#: exception hook (a full gc.collect() x5 per run in a warm worker). missing_done keeps both:
+#: the evidence tests read its report.html.
+LEAN = ("-p", "no:html", "-p", "no:unraisableexception")
+EVIDENCE_RUN = "missing_done"
+
+
+def _fault_args(origin: str, fault: str) -> list[str]:
+    return [*suite_args(origin, fault), *(() if fault == EVIDENCE_RUN else LEAN)]
+
+
 @pytest.fixture(scope="module")
 def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
-    """name -> SuiteRun: the whole suite on the clean server and every variant; for each
-    fault, the checks it must break (the rest of the suite is covered by the clean run)."""
+    """name -> SuiteRun: the whole suite on the clean server, on every variant and on every
+    fault; fault combinations run the checks they name."""
     root = tmp_path_factory.mktemp("matrix")
     jobs = {"clean": suite_args(reference.origin)}
     jobs.update({v: suite_args(reference.origin, v) for v in VARIANTS})
-    jobs.update({f: [*suite_args(reference.origin, f), *_selection(breaks(f))] for f in FAULTS})
+    jobs.update({f: _fault_args(reference.origin, f) for f in FAULTS})
     jobs.update(
         {
             _combo(names): [*suite_args(reference.origin, *names), *_selection(expected)]
@@ -75,7 +89,9 @@ def runs(reference, tmp_path_factory) -> dict[str, SuiteRun]:
 
 #: The default profile has no reasoning: these checks have nothing to judge on any run.
 NO_REASONING = {
+    "reasoning.budget_counts_reasoning",
     "reasoning.budget_finish_length",
+    "reasoning.tokens_reported",
     "reasoning.stream_matches_message",
     "reasoning.stream_reasoning_first",
 }
@@ -101,6 +117,11 @@ UNSUPPORTED_BY_VARIANT = {
         "response_format.json_schema[non-streamed]": "not_applicable",
         "response_format.json_schema[streamed]": "not_applicable",
     },
+    # o1-mini's documented limitation: unsupported with the evidence, never a fail
+    "o1_mini_developer_role": {
+        f"messages.{check}[developer]": "unsupported"
+        for check in ("role_accepted", "content_parts", "instruction_followed", "system_honoured")
+    },
 }
 
 
@@ -110,6 +131,12 @@ def test_allowed_variant_passes(runs, variant):
     assert run.returncode == 0, run.output[-3000:]
     expected = UNSUPPORTED_BY_VARIANT.get(variant, {})
     assert _not_passing(run) == expected, VARIANTS[variant].allowed_because
+
+
+def test_known_model_limitation_quotes_the_answer(runs):
+    message = runs["o1_mini_developer_role"].results["checks"]["messages.role_accepted[developer]"]
+    assert "known model limitation" in message["message"]
+    assert "does not support 'developer' with this model" in message["message"]
 
 
 def test_unsupported_names_capability_and_evidence(runs):
@@ -162,8 +189,289 @@ def test_fault_breaks_its_checks(runs, fault):
         fragment = fragment_of(fault, check_id)
         assert fragment, f"fault {fault} names no expected message for {check_id}"
         assert fragment in entry["message"], (fault, check_id, fragment, entry["message"])
-    levels = {results[c]["level"] for c in expected_breaks(fault, results)}
-    assert run.returncode == (1 if "MUST" in levels else 0), run.output[-2000:]
+    failed = any(entry["outcome"] in ("fail", "error") for entry in results.values())
+    assert run.returncode == (1 if failed else 0), run.output[-2000:]
+
+
+#: Checks that fail under a fault beside the ones it declares: reason -> fault -> base check
+#: ids. The first three reasons are the check's own requirement too (declared collateral);
+#: UNTRIAGED is the ledger of issue 15's global assertion, as first measured: each entry is
+#: either the same defect judged by a second check (response.schema sees every shape fault:
+#: declare it in that check's broken_by) or a false blame (declare the premise the check leans
+#: on, and the entry goes). A blame not listed here fails test_fault_fails_only_its_checks.
+REQUIRES_400 = "the check requires a clean 400; a 422, 200 or 5xx fails it for its own reason"
+CAPABILITY_5XX = "a 5xx for a capability's parameter is a fail of every check using it (gate)"
+CORE_5XX = "every OpenAI model accepts this input: a 5xx fails the check for its own reason"
+UNTRIAGED = "not yet triaged: a second check judging the same defect, or a premise to declare"
+COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
+    REQUIRES_400: {
+        "status_422": (
+            "logit_bias.range_validated",
+            "logprobs.top_above_20_rejected",
+            "logprobs.top_without_logprobs_rejected",
+            "params.stream_options_requires_stream",
+            "sampling.range_rejected",
+            "stop.at_most_four",
+        ),
+        "error_200": (
+            "logit_bias.range_validated",
+            "logprobs.top_above_20_rejected",
+            "logprobs.top_without_logprobs_rejected",
+            "params.stream_options_requires_stream",
+            "sampling.range_rejected",
+            "stop.at_most_four",
+        ),
+        "bad_input_500": (
+            "logit_bias.range_validated",
+            "logprobs.top_above_20_rejected",
+            "logprobs.top_without_logprobs_rejected",
+            "params.stream_options_requires_stream",
+            "sampling.range_rejected",
+            "stop.at_most_four",
+        ),
+        "accept_out_of_range": (
+            "errors.invalid_envelope",
+            "errors.invalid_is_400",
+        ),
+    },
+    CAPABILITY_5XX: {
+        "optional_fields_500": ("tools.parallel_false_single_call",),
+        "content_parts_500": (
+            "messages.audio_input",
+            "messages.image_input",
+        ),
+        "logit_bias_integer_500": ("logit_bias.bans_token",),
+        "unsupported_param_500": (
+            "logit_bias.bans_token",
+            "logit_bias.value_forms",
+            "logprobs.bytes_match_tokens",
+            "logprobs.concatenate_to_content",
+            "logprobs.streamed_per_chunk",
+            "logprobs.top_logprobs_bounded_sorted",
+            "logprobs.values_valid",
+            "sampling.penalty_effect",
+            "stop.excluded_from_output",
+            "stop.halts_generation",
+        ),
+    },
+    CORE_5XX: {
+        "content_parts_500": ("messages.system_honoured",),
+        "non_user_roles_500": (
+            "messages.content_parts",
+            "messages.system_honoured",
+            "tools.round_trip",
+        ),
+        "unsupported_param_500": ("sampling.range_accepted",),
+    },
+    UNTRIAGED: {
+        "wrong_object": ("response.schema",),
+        "float_created": ("response.schema",),
+        "missing_model": ("response.schema",),
+        "index_from_one": ("n.choices",),
+        "index_as_string": (
+            "n.choices",
+            "response.choice_indices",
+        ),
+        "wrong_role": (
+            "response.schema",
+            "sdk.plain_completion",
+        ),
+        "content_as_list": (
+            "logprobs.concatenate_to_content",
+            "response.schema",
+            "response_format.json_object",
+            "response_format.json_schema",
+            "sdk.structured_output",
+            "stream.matches_non_streamed",
+            "tools.round_trip",
+        ),
+        "finish_reason_eos": (
+            "max_completion_tokens.finish_length",
+            "max_tokens.finish_length",
+            "response.schema",
+            "stop.halts_generation",
+            "tools.finish_reason",
+        ),
+        "non_json_event": ("sdk.stream_tools",),
+        "chunk_bad_delta": (
+            "response_format.json_object",
+            "response_format.json_schema",
+            "sdk.stream",
+            "stop.halts_generation",
+            "stream.matches_non_streamed",
+        ),
+        "wrong_chunk_object": (
+            "sdk.stream_tools",
+            "stream.chunk_schema",
+        ),
+        "no_role": ("n.stream_choices",),
+        "no_finish_reason": (
+            "max_completion_tokens.finish_length",
+            "max_tokens.finish_length",
+            "n.stream_choices",
+            "sdk.stream",
+            "tools.stream_finish_reason",
+        ),
+        "two_finish_reasons": (
+            "stream.finish_reason_last",
+            "tools.stream_finish_reason",
+        ),
+        "content_after_finish": (
+            "logprobs.streamed_per_chunk",
+            "response_format.json_object",
+            "response_format.json_schema",
+            "stop.halts_generation",
+            "stream.matches_non_streamed",
+        ),
+        "unterminated_done": ("stream.terminates_with_done",),
+        "stream_content_differs": (
+            "response_format.json_object",
+            "response_format.json_schema",
+        ),
+        "no_usage": ("n.usage_counts_all_choices",),
+        "usage_over_max_tokens": (
+            "max_completion_tokens.respected",
+            "max_tokens.respected",
+            "n.stream_usage_once",
+            "n.usage_counts_all_choices",
+        ),
+        "usage_chunk_with_choices": (
+            "n.stream_choices",
+            "stream.finish_reason_last",
+            "stream.one_finish_reason",
+        ),
+        "usage_chunk_not_last": ("n.stream_usage_once",),
+        "usage_on_every_chunk": (
+            "n.stream_usage_once",
+            "usage.stream_absent_unrequested",
+        ),
+        "stream_usage_differs": (
+            "max_completion_tokens.respected",
+            "max_tokens.respected",
+            "n.stream_usage_once",
+        ),
+        "detail_envelope": (
+            "errors.auth",
+            "errors.unknown_model",
+        ),
+        "error_as_text": (
+            "errors.auth",
+            "errors.invalid_envelope",
+            "errors.unknown_model",
+        ),
+        "temp0_nondeterministic": (
+            "stream.matches_non_streamed",
+            "usage.stream_matches_non_streamed",
+        ),
+        "stop_left_in_output": ("stop.halts_generation",),
+        "ignore_logprobs": (
+            "logprobs.bytes_match_tokens",
+            "logprobs.concatenate_to_content",
+            "logprobs.streamed_per_chunk",
+            "logprobs.top_logprobs_bounded_sorted",
+            "logprobs.values_valid",
+        ),
+        "logprob_bytes_wrong": ("logprobs.concatenate_to_content",),
+        "ignore_tools": (
+            "sdk.stream_tools",
+            "tools.stream_deltas",
+        ),
+        "tool_call_id_empty": ("tools.stream_deltas",),
+        "arguments_as_object": (
+            "sdk.stream_tools",
+            "tools.stream_deltas",
+        ),
+        "arguments_invalid": ("tools.stream_deltas",),
+        "tool_finish_reason_length": ("sdk.stream_tools",),
+        "models_bare_list": ("models.lists_model",),
+        "content_null": (
+            "logprobs.concatenate_to_content",
+            "messages.audio_input",
+            "messages.image_input",
+            "response_format.json_object",
+            "response_format.json_schema",
+            "sdk.plain_completion",
+            "sdk.structured_output",
+            "stream.matches_non_streamed",
+        ),
+        "refusal_always": ("sdk.structured_output",),
+        "usage_zero": (
+            "messages.audio_input",
+            "messages.image_input",
+            "n.stream_usage_once",
+            "n.usage_counts_all_choices",
+        ),
+        "response_format_prompt_only": ("sdk.structured_output",),
+        "structured_null_content": ("sdk.structured_output",),
+        "tool_delta_wrong_choice": ("sdk.stream_tools",),
+        "json_object_not_object": (
+            "response_format.json_schema",
+            "sdk.structured_output",
+        ),
+        "logprobs_empty": (
+            "logprobs.concatenate_to_content",
+            "logprobs.streamed_per_chunk",
+        ),
+        "logprobs_entry_malformed": ("logprobs.top_logprobs_bounded_sorted",),
+        "completion_tokens_zero": (
+            "n.stream_usage_once",
+            "n.usage_counts_all_choices",
+        ),
+        "usage_counts_as_strings": (
+            "n.stream_usage_once",
+            "n.usage_counts_all_choices",
+            "reasoning.tokens_within_completion",
+            "response.schema",
+            "stream.chunk_schema",
+            "usage.total_is_sum",
+        ),
+        "stream_no_choices": (
+            "max_completion_tokens.finish_length",
+            "max_tokens.finish_length",
+            "n.stream_choices",
+            "response_format.json_object",
+            "response_format.json_schema",
+            "sdk.stream",
+            "sdk.stream_tools",
+            "stream.chunk_object",
+            "stream.matches_non_streamed",
+            "tools.stream_deltas",
+        ),
+        "usage_stream_wrong_object": ("stream.chunk_schema",),
+        "think_tags_in_content": (
+            "logprobs.concatenate_to_content",
+            "logprobs.streamed_per_chunk",
+            "response_format.json_object",
+            "response_format.json_schema",
+            "sdk.structured_output",
+        ),
+        "reasoning_tokens_exceed_completion": ("usage.details_within_totals",),
+        "budget_exhausted_stop": ("max_completion_tokens.finish_length",),
+    },
+}
+
+
+def _collateral(fault: str, check_id: str) -> bool:
+    return any(base(check_id) in table.get(fault, ()) for table in COLLATERAL.values())
+
+
+def _blamed(run: SuiteRun, fault: str) -> dict[str, str]:
+    """Checks failing (or warning, or erring) under ``fault`` that it does not declare."""
+    return {
+        cid: f"{entry['outcome']}: {entry['message'][:240]}"
+        for cid, entry in run.results["checks"].items()
+        if entry["outcome"] in ("fail", "warn", "error")
+        and not covers(fault, cid)
+        and not _collateral(fault, cid)
+    }
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_fails_only_its_checks(runs, fault):
+    """Every verdict for its own reason: under each fault, the whole suite fails only the
+    checks the fault declares (or a justified collateral); the rest pass, or end not
+    applicable naming the check that reports their missing premise."""
+    assert _blamed(runs[fault], fault) == {}
 
 
 @pytest.mark.parametrize("names", list(COMBINATIONS), ids=_combo)

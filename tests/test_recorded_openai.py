@@ -51,6 +51,10 @@ BEHAVIOUR = {
     "stream.connection_persists": "judges the replay server's keep-alive, not a recording",
     "errors.invalid_names_param": "recorded errors name the parameter of their own request",
     "errors.auth": "no recorded 401; runs carry no key",
+    "usage.prompt_tokens_grow": "compares the usage of two prompts: recordings answer others",
+    "usage.length_spends_limit": "judges the limit the suite sent; recordings had others",
+    "usage.prompt_tokens_once_for_n": "compares n=2 with n=1: recordings answer other prompts",
+    "response.distinct_ids": "one recording answers many requests: its id repeats by design",
 }
 #: Checks of areas that mostly judge behaviour whose verdict rests on the response's shape
 #: alone (the rest of tools.*, reasoning.* and sdk.* ask for what a replay cannot honour).
@@ -183,6 +187,20 @@ USAGE = {"include_usage": True}
         ({"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}, "error"),
         ({"model": "m", "messages": []}, "error"),
         ({"model": "m"}, "error"),
+        ({"messages": USER}, "error"),  # no model: OpenAI's 400, not the unknown-model 404
+        ({"model": "m", "messages": USER, "max_completion_tokens": 0}, "error"),
+        ({"model": "m", "messages": USER, "temperature": "hot"}, "error"),
+        ({"model": "m", "messages": "hi"}, "error"),
+        ({"model": "m", "messages": USER, "response_format": {"type": "yaml"}}, "error"),
+        (
+            {
+                "model": "m",
+                "messages": USER,
+                "tools": [{"type": "function", "function": {"name": "noop"}}],
+                "tool_choice": {"type": "function", "function": {"name": "absent"}},
+            },
+            "error",
+        ),
         (None, "error"),  # malformed JSON
         ({"model": "no-such-model", "messages": USER}, UNKNOWN_MODEL),
     ],

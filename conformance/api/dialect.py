@@ -68,6 +68,11 @@ class Dialect:
     reasoning_effort: str | None = None
     reasoning_tokens: int = 0  # the most the preflight saw, with the chosen effort
     reasoning_field: str | None = None  # where visible reasoning text goes, if anywhere
+    #: the effort of the checks that judge reasoning (None: omitted, the endpoint's default),
+    #: the reasoning tokens the preflight saw with it, and whether its output was cut empty
+    judging_effort: str | None = None
+    judging_tokens: int = 0
+    judging_starved: bool = False
     extra_body: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how each choice was made, with evidence
     probes: int = 0
@@ -85,6 +90,28 @@ class Dialect:
     def limit(self, visible: int) -> dict[str, int]:
         """The token-limit field for a check that needs ``visible`` output tokens."""
         return {self.token_field: visible + self.headroom()}
+
+    def judging_headroom(self) -> int:
+        """Headroom at the judging effort: the cap when the preflight saw it use up the probe
+        (its reasoning length is unknown), else as ``headroom`` for the tokens it saw."""
+        if not self.reasoning:
+            return 0
+        if self.judging_starved:
+            return HEADROOM_CAP
+        return min(HEADROOM_CAP, max(HEADROOM_FLOOR, HEADROOM_FACTOR * self.judging_tokens))
+
+    def judging(self, model: str, messages: list[dict[str, Any]], visible: int) -> dict[str, Any]:
+        """The base body at the judging effort: for checks that must see reasoning."""
+        body = self.base(model, messages, visible)
+        if not self.reasoning:
+            return body
+        body[self.token_field] = visible + self.judging_headroom()
+        body.pop("reasoning_effort", None)
+        if self.judging_effort is not None:
+            body["reasoning_effort"] = self.judging_effort
+        if "reasoning_effort" in self.extra_body:  # the user's word wins, as in ``base``
+            body["reasoning_effort"] = self.extra_body["reasoning_effort"]
+        return body
 
     def base(self, model: str, messages: list[dict[str, Any]], visible: int) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": messages, **self.limit(visible)}
@@ -107,10 +134,12 @@ class Dialect:
         parts.append("seed not sent" if self.seed is None else f"seed {self.seed}")
         if self.reasoning:
             effort = self.reasoning_effort or "default effort"
+            judging = self.judging_effort or "default effort"
             where = f", visible in '{self.reasoning_field}'" if self.reasoning_field else ""
             parts.append(
-                f"reasoning ({effort}, {self.reasoning_tokens} tokens seen{where}; "
-                f"+{self.headroom()} tokens headroom per limit)"
+                f"reasoning{where} (checks send {effort}: {self.reasoning_tokens} tokens seen, "
+                f"+{self.headroom()} tokens headroom per limit; reasoning checks send "
+                f"{judging}: {self.judging_tokens} tokens seen, +{self.judging_headroom()})"
             )
         if self.extra_body:
             parts.append(f"extra body {json.dumps(self.extra_body, sort_keys=True)}")
@@ -126,6 +155,9 @@ class Dialect:
             "reasoning_tokens_seen": self.reasoning_tokens,
             "reasoning_field": self.reasoning_field,
             "reasoning_headroom": self.headroom(),
+            "judging_effort": self.judging_effort,
+            "judging_tokens_seen": self.judging_tokens,
+            "judging_headroom": self.judging_headroom(),
             "extra_body_keys": sorted(self.extra_body),
             "probe_requests": self.probes,
             "summary": self.summary(),
@@ -204,6 +236,8 @@ def negotiate(transport: Any, model: str, overrides: Overrides) -> Dialect:
     dialect.reasoning = True
     dialect.reasoning_field = visible
     dialect.reasoning_tokens = tokens
+    dialect.judging_effort = dialect.reasoning_effort  # the user's, or None: the default
+    dialect.judging_tokens, dialect.judging_starved = tokens, starved
     dialect.notes.append(
         f"reasoning seen: {tokens} reasoning tokens"
         + (f", text in '{visible}'" if visible else "")
@@ -244,9 +278,17 @@ def _choose_effort(dialect: Dialect, probe: Any) -> None:
         dialect.reasoning_effort = effort
         answer = probe(f"reasoning_effort {effort}", PROBE_TOKENS + HEADROOM_FLOOR)
         if answer.ok:
-            tokens, _, _ = reasoning_seen(answer.json)
+            tokens, visible, starved = reasoning_seen(answer.json)
             dialect.reasoning_tokens = tokens
             dialect.notes.append(f"reasoning_effort {effort}: accepted, {tokens} reasoning tokens")
+            if tokens or visible:  # it still reasons: cheap enough to judge reasoning with
+                dialect.judging_effort = effort
+                dialect.judging_tokens, dialect.judging_starved = tokens, starved
+            else:
+                dialect.notes.append(
+                    f"reasoning_effort {effort} showed no reasoning: reasoning checks send "
+                    "the endpoint's default effort"
+                )
             return
         if not rejection_names(answer, ("reasoning_effort",)):
             dialect.notes.append(f"reasoning_effort {effort}: {describe_answer(answer)}; not used")

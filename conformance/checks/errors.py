@@ -9,6 +9,7 @@ from conformance.exchanges.errors import AUTH_CASES, INVALID_CASE_IDS, invalid_c
 from conformance.exchanges.expect import describe_status, expect_rejected
 from conformance.transport.client import NOT_JSON
 from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
+from conformance.verdicts.premises import ERROR_ENVELOPE, REJECTED
 
 PARAMS = {name: case.param for name, case in invalid_cases("m").items()}
 
@@ -68,6 +69,17 @@ def test_auth(errors, case):
         "status_422": "got HTTP 422",
         "error_200": "expected HTTP 400; got HTTP 200",
         "bad_input_500": "got HTTP 500",
+        # --- reasoning on / invalid requests (issue 15) ---
+        "token_limit_below_one_accepted": {
+            "token_limit_zero": "got HTTP 200",
+            "token_limit_negative": "got HTTP 200",
+        },
+        "missing_model_accepted": {"missing_model": "got HTTP 200"},
+        "temperature_type_unchecked": {"temperature_string": "got HTTP 200"},
+        "messages_string_accepted": {"messages_string": "got HTTP 200"},
+        "unknown_response_format_ignored": {"response_format_unknown": "got HTTP 200"},
+        "absent_tool_choice_ignored": {"tool_choice_absent_tool": "got HTTP 200"},
+        "unknown_roles_dropped": {"bad_role": "got HTTP 200"},
     },
 )
 @pytest.mark.parametrize("case", INVALID_CASE_IDS)
@@ -103,19 +115,23 @@ def test_invalid_envelope(errors, case):
     "SHOULD",
     "error.param names the offending field (e.g. 'temperature', 'messages[0].role').",
     rationale="helps users fix requests; clients do not depend on it",
+    needs=(REJECTED, ERROR_ENVELOPE),
     broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", [c for c in INVALID_CASE_IDS if PARAMS[c]])
 def test_invalid_names_param(errors, case):
     exchange = errors.invalid[case]
     if not (exchange.status and exchange.status >= 400):
-        not_applicable("the request was not rejected (errors.invalid_is_400 reports it)")
+        REJECTED.unmet(describe_status(exchange))
     body = exchange.json if isinstance(exchange.json, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    REJECTED.require(exchange.status < 500, f"{describe_status(exchange)}: a crash")
+    ERROR_ENVELOPE.require(error, short(exchange.body[:120]))
     param = error.get("param")
+    wanted = invalid_cases("m")[case].param  # the token-limit field is the run's dialect's
     expect(
-        isinstance(param, str) and param.startswith(PARAMS[case]),
-        f"param naming {PARAMS[case]!r}",
+        isinstance(param, str) and param.startswith(wanted),
+        f"param naming {wanted!r}",
         short(param),
         exchange,
     )
@@ -193,14 +209,12 @@ def test_unknown_model(errors):
     "An invalid streaming request fails with an HTTP error status before any event, not "
     "with 200 and an error inside the stream.",
     rationale="an error inside a 200 stream is read as output",
+    needs=(REJECTED,),
     broken_by={"stream_error_as_event": "got HTTP 200"},
 )
 def test_stream_invalid_is_http_error(errors):
     exchange = errors.stream_invalid
     if exchange is None:
-        not_applicable(
-            "the server rejected none of the invalid requests without streaming "
-            "(see errors.invalid_is_400), so there is no streaming error path to compare"
-        )
+        REJECTED.unmet("none of the invalid requests without streaming was rejected")
     expect(exchange.status == 400, "HTTP 400 before any event", describe_status(exchange), exchange)
     expect(not exchange.events, "no server-sent events", f"{len(exchange.events)} events", exchange)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import math
 
-from conformance.exchanges.expect import choices_of, expect_rejected, message_of, ok_stream
+from conformance.exchanges.expect import (
+    choices_of,
+    expect_rejected,
+    first_choice,
+    message_of,
+    ok_json,
+    ok_stream,
+)
 from conformance.exchanges.logprobs import TOP
 from conformance.exchanges.logprobs import logprob_entries as _entries
 from conformance.verdicts.check import CLIENTS_PARSE, check, expect, not_applicable, short
@@ -40,6 +47,9 @@ def _entry_problems(entry) -> list[str]:
 )
 def test_structure(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
+    logprobs = first_choice(ok_json(logprobbed["plain"])).get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    capabilities.effect("logprobs", bool(content), "logprobs: true", logprobbed["plain"])
     entries = _entries(logprobbed["plain"])
     expect(bool(entries), "a non-empty content list", "[]", logprobbed["plain"])
     problems = [(i, p) for i, e in enumerate(entries) if (p := _entry_problems(e))]

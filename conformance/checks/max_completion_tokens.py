@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from conformance.checks.max_tokens import finish_check, limit_check
 from conformance.verdicts.check import SILENT, check
+from conformance.verdicts.premises import CUT_OUTPUT
 
 test_max_completion_tokens_respected = check(
     "max_completion_tokens.respected",
@@ -13,7 +14,10 @@ test_max_completion_tokens_respected = check(
     "completion.",
     capability="max_completion_tokens",
     rationale="the caller's cost bound; " + SILENT,
-    broken_by={"ignore_max_completion_tokens": "<= 5; got 140"},
+    broken_by={
+        "ignore_max_completion_tokens": "<= 5; got 140",
+        "ignore_max_completion_tokens_in_stream": {"streamed": "characters in"},
+    },
 )(limit_check("max_completion_tokens"))
 test_max_completion_tokens_finish_length = check(
     "max_completion_tokens.finish_length",
@@ -21,6 +25,7 @@ test_max_completion_tokens_finish_length = check(
     'finish_reason is "length" when max_completion_tokens cuts the output.',
     capability="max_completion_tokens",
     rationale="clients continue or warn on 'length' only",
+    needs=(CUT_OUTPUT,),
     broken_by={
         "ignore_max_completion_tokens": "(140 tokens); got 'stop'",
         "length_reported_as_stop": "(5 tokens); got 'stop'",

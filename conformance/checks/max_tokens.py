@@ -8,23 +8,53 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.limits import LIMIT, MODES, gate, usage_and_finish
-from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
+from conformance.exchanges.limits import (
+    CHARS_PER_TOKEN_MAX,
+    LIMIT,
+    MODES,
+    content_and_chunks,
+    gate,
+    usage_and_finish,
+)
+from conformance.verdicts.check import SILENT, check, expect, short
+from conformance.verdicts.premises import CUT_OUTPUT
 
 
 def limit_check(field):
+    """The limit holds by the usage (when there is one) and by the content: N tokens show at
+    most N x CHARS_PER_TOKEN_MAX characters, so a server whose usage is canned, or whose
+    stream carries no usage chunk, is still judged on what it sent."""
+
     @pytest.mark.parametrize("mode", MODES)
     def body(limited, capabilities, mode):
         exchange = limited[(field, mode)]
         gate(capabilities, field, exchange)
         usage, _ = usage_and_finish(exchange, mode)
-        if usage is None and mode == "streamed":
-            not_applicable("no usage chunk in the stream: completion tokens cannot be counted")
+        text, pieces = content_and_chunks(exchange, mode)
+        bound = LIMIT * CHARS_PER_TOKEN_MAX
+        seen = len(text) <= bound
+        capabilities.effect(
+            field,
+            seen,  # judged on the content: a usage over the limit may be a miscount
+            f"{len(text)} characters for {field}={LIMIT}",
+            exchange,
+        )
         tokens = (usage or {}).get("completion_tokens")
+        # The usage is judged when there is a count to read; a missing or malformed one is
+        # usage.present's (or the usage chunk's) failure, and the content is judged anyway.
+        if isinstance(tokens, int) and not isinstance(tokens, bool):
+            expect(
+                tokens <= LIMIT,
+                f"usage.completion_tokens <= {LIMIT}",
+                short(tokens),
+                exchange,
+                note="the prompt asks for 50 numbers, far more than the limit",
+            )
         expect(
-            isinstance(tokens, int) and tokens <= LIMIT,
-            f"usage.completion_tokens <= {LIMIT}",
-            short(tokens),
+            seen,
+            f"at most {bound} characters of content for {LIMIT} tokens (no token spells more "
+            f"than {CHARS_PER_TOKEN_MAX})",
+            f"{len(text)} characters in {pieces} content piece(s): {short(text, 80)}",
             exchange,
             note="the prompt asks for 50 numbers, far more than the limit",
         )
@@ -40,9 +70,9 @@ def finish_check(field):
         usage, finish = usage_and_finish(exchange, mode)
         tokens = (usage or {}).get("completion_tokens")
         if finish != "length" and not isinstance(tokens, int):
-            not_applicable("no usage to tell whether the output reached the limit")
+            CUT_OUTPUT.unmet("no usage to tell whether the output reached the limit")
         if finish != "length" and tokens < LIMIT:
-            not_applicable(f"the output ended after {tokens} tokens, before the limit {LIMIT}")
+            CUT_OUTPUT.unmet(f"it ended after {tokens} tokens, before the limit {LIMIT}")
         expect(
             finish == "length",
             f'finish_reason "length" when the limit cuts the output ({tokens} tokens)',
@@ -68,6 +98,7 @@ test_max_tokens_finish_length = check(
     "reached.",
     capability="max_tokens",
     rationale="clients continue or warn on 'length' only",
+    needs=(CUT_OUTPUT,),
     broken_by={
         "ignore_max_tokens": "(140 tokens); got 'stop'",
         "length_reported_as_stop": "(5 tokens); got 'stop'",

@@ -8,6 +8,7 @@ from conformance.exchanges.expect import describe_status, message_of
 from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import check, expect, not_applicable, observe, short
+from conformance.verdicts.premises import CONTENT_STRING
 
 SECRET = "PINEAPPLE"
 INSTRUCTION = f"The secret word is {SECRET}. Reply with only the word {SECRET}."
@@ -122,6 +123,7 @@ def test_role_accepted(messaged, capabilities, role):
     "read like the same text as a string: the answer equals the string twin's (judged when "
     "the endpoint repeats itself at temperature 0).",
     capability="content_parts",
+    needs=(CONTENT_STRING,),
     rationale="every OpenAI model takes text parts; SDK helpers send them",
     broken_by={
         "content_parts_500": "got HTTP 500",
@@ -135,7 +137,7 @@ def test_content_parts(messaged, capabilities, role):
         capabilities.gate("developer_role", messaged[("role", "developer")])
     capabilities.gate("content_parts", exchange)
     content = message_of(exchange).get("content")
-    expect(isinstance(content, str), "an answer", short(content), exchange)
+    CONTENT_STRING.require(isinstance(content, str), f"content {short(content, 80)}")
     twin = messaged["user_string"] if role == "user" else messaged[("role", role)]
     if twin is None or not twin.ok:
         not_applicable("the same messages with string content got no answer to compare")
@@ -166,7 +168,9 @@ def _instruction_answer(messaged, capabilities, role: str):
     if role == "developer":
         capabilities.gate("developer_role", messaged[("role", "developer")])
     capabilities.gate("content_parts", exchange)
-    return exchange, message_of(exchange).get("content") or ""
+    content = message_of(exchange).get("content")
+    CONTENT_STRING.require(isinstance(content, str), f"content {short(content, 80)}")
+    return exchange, content
 
 
 @check(
@@ -175,6 +179,7 @@ def _instruction_answer(messaged, capabilities, role: str):
     "A system or developer message reaches the model: at temperature 0 the answer with it "
     "differs from the answer to the same question without it (judged only when the question "
     "alone gets the same answer twice). Any model passes when the API reads the message.",
+    needs=(CONTENT_STRING,),
     rationale="a dropped system prompt is a silent wrong answer",
     broken_by={"drop_system": "got the same answer with and without it"},
 )
@@ -198,6 +203,7 @@ def test_system_honoured(messaged, capabilities, role):
     "INFO",
     "Whether the model obeys an instruction given only in a system or developer text part "
     "(a probe of the model, not of the API: messages.system_honoured judges the API).",
+    needs=(CONTENT_STRING,),
     rationale="judges the model, not the API: a probe only",
 )
 @pytest.mark.parametrize("role", ["system", "developer"])
@@ -226,6 +232,7 @@ def test_name_accepted(messaged):
     "An image_url part (data URI) is accepted and read (it costs prompt tokens against a twin "
     "without it), or cleanly rejected as unsupported.",
     capability="vision",
+    needs=(CONTENT_STRING,),
     rationale="accepted images that are not read answer about nothing",
     broken_by={
         "image_500": "got HTTP 500",
@@ -243,6 +250,7 @@ def test_image_input(messaged, capabilities):
     "An input_audio part (base64 WAV) is accepted and read (it costs prompt tokens against a "
     "twin without it), or cleanly rejected as unsupported.",
     capability="audio_input",
+    needs=(CONTENT_STRING,),
     rationale="accepted audio that is not read answers about nothing",
     broken_by={
         "audio_500": "got HTTP 500",
@@ -260,6 +268,7 @@ def _media_read(messaged, capabilities, name: str, kind: str) -> None:
     exchange, twin = messaged[key], messaged["media_twin"]
     capabilities.gate(name, exchange)
     content = message_of(exchange).get("content")
+    CONTENT_STRING.require(content is None or isinstance(content, str), short(content, 80))
     expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)
     tokens = [(x.usage or {}).get("prompt_tokens") for x in (exchange, twin)]
     if not all(isinstance(t, int) for t in tokens):

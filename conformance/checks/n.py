@@ -8,6 +8,7 @@ from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streame
 from conformance.exchanges.requests import sent_limit
 from conformance.exchanges.sampling import N
 from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
+from conformance.verdicts.premises import N_CHOICES, USAGE_CHUNK
 
 
 @check(
@@ -22,6 +23,9 @@ from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
 def test_n_choices(sampled, capabilities):
     capabilities.gate("n", sampled["n"])
     indices = [c.get("index") for c in choices_of(ok_json(sampled["n"]))]
+    capabilities.effect(
+        "n", len(indices) == N, f"n={N} gave {len(indices)} choice(s)", sampled["n"]
+    )
     expect(
         indices == list(range(N)),
         f"choices with index {list(range(N))}",
@@ -72,6 +76,7 @@ def test_n_stream_choices(sampled, capabilities):
     "usage.completion_tokens counts the tokens of every choice: with n=2 and both choices cut "
     "at max_tokens, it is n x max_tokens.",
     capability="n",
+    needs=(N_CHOICES,),
     rationale="billing and budgets read completion_tokens",
     broken_by={"usage_counts_one_choice": "(every choice counted); got 5"},
 )
@@ -79,6 +84,7 @@ def test_n_usage(sampled, capabilities):
     exchange = sampled["n"]
     capabilities.gate("n", exchange)
     choices = choices_of(ok_json(exchange))
+    N_CHOICES.require(len(choices) == N, f"n={N} gave {len(choices)}")
     tokens = (exchange.usage or {}).get("completion_tokens")
     expected, exact = _n_tokens(
         [(c.get("finish_reason"), (c.get("message") or {}).get("content")) for c in choices],
@@ -110,6 +116,7 @@ def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
     "last, for the whole request (every choice), not one per choice.",
     capability="n",
     rationale="clients sum or take the one usage chunk; several double-bill",
+    needs=(N_CHOICES, USAGE_CHUNK),
     broken_by={
         "usage_chunk_per_choice": "one usage chunk, the last; got usage on",
         "usage_counts_one_choice": "(every choice counted); got 5",
@@ -120,6 +127,7 @@ def test_n_stream_usage(sampled, capabilities):
     capabilities.gate("n", exchange)
     chunks = ok_stream(exchange)
     carrying = [i for i, chunk in enumerate(chunks) if isinstance(chunk.get("usage"), dict)]
+    USAGE_CHUNK.require(carrying, "in the n > 1 stream")
     expect(
         carrying == [len(chunks) - 1],
         "one usage chunk, the last",
@@ -131,6 +139,7 @@ def test_n_stream_usage(sampled, capabilities):
         for choice in choices_of(chunk):
             if choice.get("finish_reason"):
                 finishes[choice.get("index")] = choice["finish_reason"]
+    N_CHOICES.require(len(finishes) >= N, f"n={N} streamed {len(finishes)} finished choice(s)")
     pairs = [(finishes.get(i), streamed_content(chunks, i)) for i in range(N)]
     expected, exact = _n_tokens(pairs, sent_limit(exchange)[1])
     tokens = chunks[-1]["usage"].get("completion_tokens")

@@ -5,6 +5,10 @@ Reasoning models spend hidden tokens before any visible output. OpenAI counts th
 ``max_completion_tokens``; vendors (DeepSeek, vLLM, llama.cpp, ...) also return the reasoning
 text, in a ``reasoning_content`` or ``reasoning`` field. Checks whose premise the endpoint
 does not meet (no reasoning seen) end as not applicable.
+
+The checks that judge reasoning send the dialect's *judging* effort (``thinking`` fixture,
+``chat_body(judging=True)``): the cheapest effort every other check sends may switch
+reasoning off (``none``), and a server that honours it would hide every reasoning divergence.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from conformance.exchanges.expect import (
     choices_of,
     describe_status,
     first_choice,
+    leaned_stream,
     ok_json,
-    ok_stream,
     streamed_content,
 )
-from conformance.exchanges.requests import chat_body, with_limit
+from conformance.exchanges.requests import chat_body, sent_limit, with_limit
 from conformance.transport.client import Exchange, RequestSpec
 from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
+from conformance.verdicts.premises import REASONING_SEEN, SSE_STREAM, USAGE_COUNTS
 
 THINK_TAGS = ("<think>", "</think>")
 #: A budget far below any reasoning a reasoning model does before answering.
@@ -48,8 +53,7 @@ def reasoned(endpoint) -> dict[str, Exchange | None]:
     ]
     current = dialect.current()
     if current.reasoning:
-        body = chat_body(model)
-        body.pop("reasoning_effort", None)  # the model's default effort: it reasons for sure
+        body = chat_body(model, judging=True)  # an effort the preflight saw reason
         body = with_limit(body, current.token_field, EXHAUSTED_BUDGET)
         specs.append(RequestSpec(f"{current.token_field}={EXHAUSTED_BUDGET}", json=body))
     sent = endpoint.transport.send_all(specs)
@@ -70,11 +74,12 @@ def _reasoning_tokens(usage: Any) -> int | None:
     "completion_tokens_details.reasoning_tokens breaks completion_tokens down: reasoning "
     "tokens are part of the completion tokens, so never more than them.",
     rationale="a detail above its total is a wrong bill",
+    needs=(REASONING_SEEN,),
     broken_by={"reasoning_tokens_exceed_completion": "> completion_tokens"},
 )
-def test_tokens_within_completion(shared):
+def test_tokens_within_completion(thinking):
     judged = 0
-    for exchange in (shared.plain, shared.stream_usage):
+    for exchange in (e for e in (thinking.plain, thinking.stream) if e is not None):
         usage = exchange.usage
         reasoning = _reasoning_tokens(usage)
         if reasoning is None:
@@ -89,7 +94,7 @@ def test_tokens_within_completion(shared):
             exchange,
         )
     if not judged:
-        not_applicable("no usage carried completion_tokens_details.reasoning_tokens")
+        REASONING_SEEN.unmet("no usage carried completion_tokens_details.reasoning_tokens")
 
 
 @check(
@@ -123,17 +128,18 @@ def test_effort_values(reasoned, effort):
     "max_completion_tokens bounds reasoning and visible tokens together: when reasoning uses "
     'up the budget, the choice ends with finish_reason "length" (and little or no content).',
     rationale="clients raise the budget on 'length' only",
+    needs=(REASONING_SEEN,),
     broken_by={"budget_exhausted_stop": "'stop'"},
 )
 def test_budget_finish_length(reasoned):
     exchange = reasoned["exhausted"]
     if exchange is None:
-        not_applicable("no reasoning was seen at preflight: there is no reasoning budget to use up")
+        REASONING_SEEN.unmet("none at preflight, so there is no reasoning budget to use up")
     choice = first_choice(ok_json(exchange))
     spent = _reasoning_tokens(exchange.usage)
     content = (choice.get("message") or {}).get("content")
     if not (spent is not None and spent >= EXHAUSTED_BUDGET) and content:
-        not_applicable(
+        REASONING_SEEN.unmet(
             f"the model did not use up the {EXHAUSTED_BUDGET}-token budget on reasoning "
             f"(reasoning_tokens {spent}, content {short(content, 80)})"
         )
@@ -151,16 +157,18 @@ def test_budget_finish_length(reasoned):
     "Reasoning text belongs in a reasoning field (or nowhere), never in message content: "
     "clients show content to users and parse it as the answer.",
     rationale="vendors differ on where reasoning goes; visible, not broken",
+    needs=(SSE_STREAM,),
     broken_by={"think_tags_in_content": "<think> and </think> in the content"},
 )
-def test_no_think_tags(shared):
+def test_no_think_tags(thinking):
     texts = {
-        shared.plain.label: (first_choice(ok_json(shared.plain)).get("message") or {}).get(
+        thinking.plain.label: (first_choice(ok_json(thinking.plain)).get("message") or {}).get(
             "content"
         ),
-        shared.stream.label: streamed_content(ok_stream(shared.stream)),
+        thinking.stream.label: streamed_content(leaned_stream(thinking.stream)),
     }
-    for (label, text), exchange in zip(texts.items(), (shared.plain, shared.stream), strict=True):
+    pair = (thinking.plain, thinking.stream)
+    for (label, text), exchange in zip(texts.items(), pair, strict=True):
         leaked = [tag for tag in THINK_TAGS if isinstance(text, str) and tag in text]
         expect(
             not leaked,
@@ -190,19 +198,19 @@ def _delta_fields(chunks: list[dict[str, Any]]) -> list[tuple[str, int]]:
     "Streamed reasoning deltas (reasoning_content / reasoning) come before the first content "
     "delta: clients show reasoning as it happens, then the answer.",
     rationale="vendor fields with no spec: order clients expect",
+    needs=(SSE_STREAM, REASONING_SEEN),
     broken_by={"reasoning_after_content": "after content began"},
 )
-def test_stream_reasoning_first(shared):
-    seen = _delta_fields(ok_stream(shared.stream))
+def test_stream_reasoning_first(thinking):
+    seen = _delta_fields(leaned_stream(thinking.stream))
     reasoning = [p for f, p in seen if f != "content"]
     content = [p for f, p in seen if f == "content"]
-    if not reasoning:
-        not_applicable("the stream carried no reasoning deltas")
+    REASONING_SEEN.require(reasoning, "the stream carried no reasoning deltas")
     expect(
         not content or max(reasoning) < min(content),
         "every reasoning delta before the first content delta",
         f"reasoning delta at chunk {max(reasoning)} after content began at chunk {min(content)}",
-        shared.stream,
+        thinking.stream,
     )
 
 
@@ -212,18 +220,124 @@ def test_stream_reasoning_first(shared):
     "Streamed and non-streamed replies put reasoning text in the same field, so one client "
     "parser serves both.",
     rationale="vendor fields with no spec: consistency only",
-    broken_by={"reasoning_field_mismatch": "stream deltas: ['reasoning']"},
+    needs=(SSE_STREAM, REASONING_SEEN),
+    broken_by={
+        "reasoning_field_mismatch": "stream deltas: ['reasoning']",
+        "reasoning_dropped_in_stream": "stream deltas: none",
+    },
 )
-def test_stream_matches_message(shared):
-    message = first_choice(ok_json(shared.plain)).get("message") or {}
+def test_stream_matches_message(thinking):
+    message = first_choice(ok_json(thinking.plain)).get("message") or {}
     in_message = {f for f in dialect.REASONING_FIELDS if message.get(f)}
-    in_stream = {f for f, _ in _delta_fields(ok_stream(shared.stream)) if f != "content"}
-    if not in_message and not in_stream:
-        not_applicable("neither the message nor the stream carried reasoning text")
+    REASONING_SEEN.require(
+        in_message or dialect.current().reasoning, "the message carried no reasoning text"
+    )
+    in_stream = {f for f, _ in _delta_fields(leaned_stream(thinking.stream)) if f != "content"}
+    REASONING_SEEN.require(
+        in_message or in_stream, "neither the message nor the stream carried reasoning text"
+    )
     expect(
         in_message == in_stream,
         "the same reasoning field streamed and not",
         f"message: {sorted(in_message) or 'none'}; stream deltas: {sorted(in_stream) or 'none'}",
-        shared.plain,
-        shared.stream,
+        thinking.plain,
+        thinking.stream,
+    )
+
+
+# --- reasoning judged with reasoning on (issue 15) ---------------------------------------------
+
+
+def _visible_reasoning(exchange: Exchange) -> bool:
+    """Whether a reply (JSON or stream) carried reasoning text in a reasoning field."""
+    if exchange.spec.wants_stream:
+        return any(f != "content" for f, _ in _delta_fields(leaned_stream(exchange)))
+    message = first_choice(ok_json(exchange)).get("message") or {}
+    return any(message.get(f) for f in dialect.REASONING_FIELDS)
+
+
+@check(
+    "reasoning.tokens_reported",
+    "SHOULD",
+    "Reasoning tokens are reported: a reply that carried reasoning text counts it in "
+    "usage.completion_tokens_details.reasoning_tokens (more than zero).",
+    rationale="the detail is optional in the spec; a bill that hides reasoning misleads",
+    needs=(SSE_STREAM, REASONING_SEEN),
+    broken_by={"reasoning_tokens_unreported": "reasoning_tokens 0"},
+)
+def test_tokens_reported(thinking):
+    judged = [e for e in (thinking.plain, thinking.stream) if e.usage and _visible_reasoning(e)]
+    REASONING_SEEN.require(
+        judged, "no reply with usage carried reasoning text at the judging effort"
+    )
+    for exchange in judged:
+        reported = _reasoning_tokens(exchange.usage)
+        expect(
+            bool(reported),
+            "completion_tokens_details.reasoning_tokens > 0 beside reasoning text",
+            f"reasoning_tokens {reported or 0} in '{exchange.label}', which carried reasoning",
+            exchange,
+        )
+
+
+@check(
+    "reasoning.budget_counts_reasoning",
+    "MUST",
+    "The token limit bounds reasoning and visible tokens together (max_completion_tokens: "
+    "'including visible output tokens and reasoning tokens'): completion_tokens, which count "
+    "the reasoning, never exceed the limit sent.",
+    rationale="budgets and bills rest on the limit",
+    needs=(REASONING_SEEN, USAGE_COUNTS),
+    broken_by={"reasoning_outside_budget": "> the limit"},
+)
+def test_budget_counts_reasoning(reasoned):
+    exchange = reasoned["exhausted"]
+    REASONING_SEEN.require(exchange, "none at preflight, so there is no reasoning budget to use up")
+    ok_json(exchange)
+    usage = exchange.usage or {}
+    completion = usage.get("completion_tokens")
+    USAGE_COUNTS.require(
+        isinstance(completion, int) and not isinstance(completion, bool),
+        f"completion_tokens {short(completion)}",
+    )
+    field_name, limit = sent_limit(exchange)
+    expect(
+        completion <= limit,
+        f"completion_tokens <= {field_name} {limit}",
+        f"completion_tokens {completion} > the limit {limit} "
+        f"(reasoning_tokens {_reasoning_tokens(usage)})",
+        exchange,
+    )
+
+
+#: Efforts at which OpenAI's reasoning models always reason ("none" / "minimal" may not).
+REASONING_EFFORTS_THAT_REASON = ("medium", "high")
+
+
+@check(
+    "reasoning.effort_needs_reasoning",
+    "SHOULD",
+    "reasoning_effort constrains reasoning models only: a model that does not reason rejects "
+    "it with a 400 naming reasoning_effort (as OpenAI's gpt-4o does), rather than accept "
+    "medium or high effort and show no reasoning at all.",
+    rationale=(
+        "accepted and ignored: the caller's effort does nothing, silently; SHOULD, not MUST, "
+        "because the answer itself is still a valid completion"
+    ),
+    broken_by={"reasoning_effort_ignored": "accepted and ignored: HTTP 200 for"},
+)
+def test_effort_needs_reasoning(reasoned):
+    if dialect.current().reasoning:
+        not_applicable("the model reasons, so reasoning_effort has something to act on")
+    accepted = [e for e in REASONING_EFFORTS_THAT_REASON if (x := reasoned.get(e)) and x.ok]
+    shown = [e for e in accepted if any(dialect.reasoning_seen(reasoned[e].json))]
+    if shown:
+        not_applicable(f"reasoning seen with reasoning_effort {shown}, not at preflight")
+    expect(
+        not accepted,
+        "reasoning_effort medium / high rejected with a 400 naming it (the model shows no "
+        "reasoning), as OpenAI's non-reasoning models answer",
+        f"accepted and ignored: HTTP 200 for {accepted}, with no reasoning_tokens and no "
+        "reasoning text",
+        *(reasoned[e] for e in accepted),
     )

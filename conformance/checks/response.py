@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Any
 
 from conformance.api.schemas import schema_errors
 from conformance.exchanges.expect import choices_of, ok_json
 from conformance.verdicts.check import CLIENTS_PARSE, check, expect, not_applicable, observe, short
+from conformance.verdicts.premises import TWO_IDS
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
 
@@ -288,20 +291,117 @@ def test_refusal_null(shared):
     "id: A unique identifier for the chat completion: two completions never share one (logs, "
     "caches and stores key on it).",
     rationale="logs, caches and stores key on the id",
-    broken_by={"same_id": "3 different ids for 3 completions; got ['chatcmpl-000"},
+    needs=(TWO_IDS,),
+    broken_by={
+        "same_id": "different ids for",
+        "id_string": "different ids for",
+    },
+    last=True,
 )
-def test_distinct_ids(shared):
-    ids = [ok_json(shared.plain).get("id")]
-    for stream in (shared.stream, shared.stream_usage):
-        chunks = [] if stream is None or not stream.ok else stream.chunks
-        ids += [chunks[0].get("id")] if chunks else []
-    ids = [i for i in ids if isinstance(i, str) and i]
-    if len(ids) < 2:
-        not_applicable("fewer than two completions revealed an id to compare")
+def test_distinct_ids(shared, endpoint):
+    """Every completion the run received, judged last: a server that fills one constant into
+    its JSON replies (the schema's example "string") and real ids into its streams would
+    pass a comparison of one reply with the streams."""
+    ok_json(shared.plain)
+    seen = [c for c in endpoint.transport.completions if isinstance(c.id, str) and c.id]
+    TWO_IDS.require(len(seen) >= 2, f"{len(seen)} id(s) in the run")
+    labels: dict[str, list[str]] = {}
+    for completion in seen:
+        labels.setdefault(completion.id, []).append(completion.label)
+    repeated = {i: names for i, names in labels.items() if len(names) > 1}
     expect(
-        len(set(ids)) == len(ids),
-        f"{len(ids)} different ids for {len(ids)} completions",
-        short(ids),
+        not repeated,
+        f"{len(seen)} different ids for {len(seen)} completions",
+        lambda: "; ".join(
+            f"{i!r} on {len(names)} completions ({short(names[:3], 160)})"
+            for i, names in list(repeated.items())[:3]
+        ),
+        shared.plain,
+    )
+
+
+#: message keys that answer only a request asking for them: (key, what asks for it)
+UNREQUESTED = (
+    ("audio", "modalities including 'audio'"),
+    ("function_call", "functions"),
+    ("annotations", "web_search_options"),
+)
+
+
+def _requested(key: str, body: dict) -> bool:
+    """Whether the request asked for the output ``key``. OpenAI's search-preview models
+    search on every request, so annotations are theirs to send without web_search_options."""
+    if key == "audio":
+        return "audio" in (body.get("modalities") or []) or "audio" in body
+    if key == "function_call":
+        return bool(body.get("functions"))
+    return "web_search_options" in body or "search" in str(body.get("model", ""))
+
+
+@check(
+    "response.no_unrequested_outputs",
+    "MUST",
+    "A request that asks for no audio, no functions and no web search gets no message.audio, "
+    "no function_call and no annotations (an empty annotations list is fine, as OpenAI "
+    "sends): clients play, call or cite whatever they find.",
+    rationale="clients act on audio, function_call and citations they find",
+    broken_by={
+        "stray_audio": "got audio",
+        "stray_function_call": "got function_call",
+        "stray_annotations": "got annotations",
+    },
+)
+def test_no_unrequested_outputs(shared):
+    body = shared.plain.spec.json or {}
+    stray = []
+    for choice in choices_of(ok_json(shared.plain)):
+        message = choice.get("message") or {}
+        stray += [
+            (key, message[key], asks)
+            for key, asks in UNREQUESTED
+            if message.get(key) not in (None, [], {}) and not _requested(key, body)
+        ]
+    expect(
+        not stray,
+        "no audio, function_call or annotations (none was requested)",
+        lambda: "; ".join(f"{k} {short(v, 120)} without {asks}" for k, v, asks in stray),
+        shared.plain,
+    )
+
+
+def model_matches(requested: str, served: Any) -> bool:
+    """``served`` is ``requested`` or a dated snapshot of it, as OpenAI answers (gpt-4o ->
+    gpt-4o-2024-08-06, o3-mini -> o3-mini-2025-01-31, gpt-4o-search-preview ->
+    gpt-4o-search-preview-2025-03-11)."""
+    if not isinstance(served, str):
+        return False
+    if served == requested:
+        return True
+    return served.startswith(requested + "-") and bool(
+        DATED.fullmatch(served[len(requested) + 1 :])
+    )
+
+
+DATED = re.compile(r"\d{4}-\d{2}-\d{2}|\d{4}")
+
+
+@check(
+    "response.model_requested",
+    "SHOULD",
+    "model: The model used for the chat completion: the requested id, or a dated snapshot of "
+    "it (gpt-4o answers gpt-4o-2024-08-06).",
+    rationale="clients log and route on it; a proxy may map names, which only confuses logs",
+    broken_by={"model_renamed": "got 'renamed-model'"},
+)
+def test_model_requested(shared):
+    requested = (shared.plain.spec.json or {}).get("model")
+    served = ok_json(shared.plain).get("model")
+    if not isinstance(served, str) or not served:
+        not_applicable("no model string to compare (response.model_present reports it)")
+    expect(
+        model_matches(str(requested), served),
+        f"model {requested!r} or a dated snapshot of it",
+        short(served),
         shared.plain,
     )
 

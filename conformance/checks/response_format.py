@@ -128,6 +128,25 @@ def _parsed(exchange, mode):
         expect(False, "content that parses as JSON", short(content), exchange)
 
 
+def _record_effect(capabilities, kind: str, exchange, mode) -> None:
+    """Tell the capability whether the format constrained this answer: JSON (valid against
+    the schema for json_schema) on a prompt that does not ask for it. A refusal, or JSON cut
+    by the limit, shows neither."""
+    content, _, finish = answer_of(exchange, mode)
+    if not isinstance(content, str):
+        return
+    try:
+        value = json.loads(content)
+    except ValueError:
+        if finish == "length" and content.lstrip().startswith("{"):
+            return
+        value = None
+    seen = isinstance(value, dict) and (
+        kind != "json_schema" or not any(Draft202012Validator(SCHEMA).iter_errors(value))
+    )
+    capabilities.effect(kind, seen, f"{short(content, 60)} for a prompt not asking JSON", exchange)
+
+
 @check(
     "response_format.json_object",
     "MUST",
@@ -145,6 +164,7 @@ def _parsed(exchange, mode):
 def test_json_object(structured, capabilities, mode):
     exchange = structured[("json_object", mode)]
     capabilities.gate("json_object", exchange)
+    _record_effect(capabilities, "json_object", exchange, mode)
     value = _parsed(exchange, mode)
     expect(isinstance(value, dict), "a JSON object", short(value), exchange)
 
@@ -169,6 +189,7 @@ def test_json_object(structured, capabilities, mode):
 def test_json_schema(structured, capabilities, mode):
     exchange = structured[("json_schema", mode)]
     capabilities.gate("json_schema", exchange)
+    _record_effect(capabilities, "json_schema", exchange, mode)
     value = _parsed(exchange, mode)
     errors = [e.message for e in Draft202012Validator(SCHEMA).iter_errors(value)]
     expect(

@@ -18,6 +18,7 @@ from conformance.exchanges.sampling import (
     content_of as _content,
 )
 from conformance.verdicts.check import check, expect, not_applicable, short
+from conformance.verdicts.premises import CONTENT_STRING, ERROR_ENVELOPE, RANGE_REJECTED
 
 
 @check(
@@ -80,15 +81,18 @@ def test_range_rejected(sampled, case):
     "SHOULD",
     "The 400 for an out-of-range value names the field in error.param.",
     rationale="helps users; clients do not depend on it",
+    needs=(RANGE_REJECTED, ERROR_ENVELOPE),
     broken_by={"param_null": "; got None"},
 )
 @pytest.mark.parametrize("case", OUTSIDE)
 def test_range_error_names_field(sampled, case):
     exchange = sampled[case]
     if not (exchange.status and exchange.status >= 400):
-        not_applicable("the value was not rejected (sampling.range_rejected reports it)")
+        RANGE_REJECTED.unmet(f"{case}: HTTP {exchange.status}")
     body = exchange.json if isinstance(exchange.json, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    RANGE_REJECTED.require(exchange.status < 500, f"{case}: HTTP {exchange.status}, a crash")
+    ERROR_ENVELOPE.require(error, short(exchange.body[:120]))
     field = case.split("=")[0]
     expect(
         error.get("param") == field,
@@ -109,10 +113,12 @@ def repeats(text: str) -> bool:
     "sampling.penalty_effect",
     "MUST",
     "presence_penalty / frequency_penalty: positive values penalize tokens that already "
-    "appeared. At 2.0, an answer that repeats a word must change (judged only when the "
-    "answer without the penalty repeats, identically twice); a clean 400 naming the "
+    "appeared. At 2.0, an answer that repeats a word must change (at temperature 1 with a "
+    "fixed seed; judged only when the answer without the penalty repeats, identically "
+    "twice); a clean 400 naming the "
     "parameter is unsupported, accepted and ignored is a fail.",
     capability="penalties",
+    needs=(CONTENT_STRING,),
     rationale="accepted penalties with no effect are a silent wrong answer",
     broken_by={"ignore_penalties": "got the same answer with"},
 )
@@ -122,10 +128,12 @@ def test_penalty_effect(sampled, capabilities, name):
     capabilities.gate("penalties", exchange)
     penalized = _content(exchange) or ""
     first, second = (_content(sampled[("unpenalized", n)]) or "" for n in (1, 2))
+    CONTENT_STRING.require(all(isinstance(t, str) for t in (penalized, first, second)))
     if first != second:
         not_applicable("the same request without a penalty got two different answers")
     if not repeats(first):
         not_applicable(f"the answer without a penalty repeats no word ({short(first, 80)})")
+    capabilities.effect("penalties", penalized != first, f"{name} 2.0 vs none", exchange)
     expect(
         penalized != first,
         f"an answer that differs from the one without {name} (it repeats words)",

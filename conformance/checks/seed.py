@@ -20,6 +20,7 @@ def test_seed_repeatable(sampled, capabilities):
     a, b = sampled["seed_a"], sampled["seed_b"]
     capabilities.gate("seed", a)
     fingerprints = {ok_json(x).get("system_fingerprint") for x in (a, b)}
+    capabilities.effect("seed", _content(a) == _content(b), "seed 42 twice at temperature 1", b)
     expect(
         _content(a) == _content(b),
         f"the same content twice: {short(_content(a))}",

@@ -14,6 +14,7 @@ from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streame
 from conformance.exchanges.requests import chat_body
 from conformance.transport.client import NOT_JSON, RequestSpec
 from conformance.verdicts.check import SSE_CLIENTS, check, expect, not_applicable, observe, short
+from conformance.verdicts.premises import DONE_EVENT, FINISHED_STREAM, TWO_CHUNKS
 
 
 @pytest.fixture(autouse=True)
@@ -116,8 +117,13 @@ def test_chunk_object(shared):
 
 
 def _constant(shared, key: str) -> None:
-    for exchange in _streams(shared):
-        values = [c.get(key) for c in ok_stream(exchange)]
+    """The same ``key`` on every chunk of each stream; a one-chunk stream has nothing that
+    could differ, so it is no evidence either way (``TWO_CHUNKS``), never a pass."""
+    streams = [(e, ok_stream(e)) for e in _streams(shared)]
+    judged = [(e, chunks) for e, chunks in streams if len(chunks) >= 2]
+    TWO_CHUNKS.require(judged, f"chunk counts {[len(chunks) for _, chunks in streams]}")
+    for exchange, chunks in judged:
+        values = [c.get(key) for c in chunks]
         distinct = list(dict.fromkeys(map(repr, values)))
         expect(
             len(distinct) == 1,
@@ -132,6 +138,7 @@ def _constant(shared, key: str) -> None:
     "MUST",
     "id: Each chunk has the same ID.",
     rationale="clients keep the first chunk's id",
+    needs=(TWO_CHUNKS,),
     broken_by={"changing_id": "distinct values"},
 )
 def test_id_constant(shared):
@@ -144,6 +151,7 @@ def test_id_constant(shared):
     "created: The Unix timestamp of when the completion was created. Each chunk has the "
     "same timestamp.",
     rationale="clients keep the first chunk's metadata",
+    needs=(TWO_CHUNKS,),
     broken_by={"changing_created": "distinct values"},
 )
 def test_created_constant(shared):
@@ -155,6 +163,7 @@ def test_created_constant(shared):
     "MUST",
     "model: The model to generate the completion (the same for every chunk of one completion).",
     rationale="clients keep the first chunk's model",
+    needs=(TWO_CHUNKS,),
     broken_by={"changing_model": "2 distinct values"},
 )
 def test_model_constant(shared):
@@ -228,6 +237,7 @@ def test_one_finish_reason(shared):
     "MUST",
     "The chunk with a choice's finish_reason is that choice's last chunk.",
     rationale="clients stop reading a choice at its finish_reason",
+    needs=(FINISHED_STREAM,),
     broken_by={"content_after_finish": "1 more chunk(s)"},
 )
 def test_finish_reason_last(shared):
@@ -246,7 +256,7 @@ def test_finish_reason_last(shared):
                 exchange,
             )
     if not judged:
-        not_applicable("no choice carried a finish_reason (stream.one_finish_reason reports it)")
+        FINISHED_STREAM.unmet("no choice carried a finish_reason")
 
 
 @check(
@@ -276,6 +286,7 @@ def test_terminates_with_done(shared):
     "MUST",
     "[DONE] is the last event of the stream.",
     rationale="clients stop at [DONE]; later data is lost or misread",
+    needs=(DONE_EVENT,),
     broken_by={"data_after_done": "got 1 event(s)"},
 )
 def test_nothing_after_done(shared):
@@ -294,7 +305,7 @@ def test_nothing_after_done(shared):
             exchange,
         )
     if not judged:
-        not_applicable("no [DONE] event (stream.terminates_with_done reports it)")
+        DONE_EVENT.unmet()
 
 
 @check(

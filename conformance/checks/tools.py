@@ -19,6 +19,7 @@ from conformance.exchanges.expect import (
 from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
+from conformance.verdicts.premises import TOOL_CALL_MADE
 
 WEATHER = {
     "type": "function",
@@ -110,10 +111,15 @@ def _calls(exchange) -> list:
     return calls if isinstance(calls, list) else [calls]
 
 
-def _forced_calls(tooled, capabilities, case) -> list:
+def _forced_calls(tooled, capabilities, case, *, own: bool = False) -> list:
+    """The forced tool calls; no call at all is tools.forced_call's failure (``own``) and a
+    missing premise for every check that inspects the calls."""
     exchange = tooled[case]
     capabilities.gate("tools", exchange)
     calls = _calls(exchange)
+    capabilities.effect("tools", bool(calls), f"tool_choice {short(FORCED[case])}", exchange)
+    if not own:
+        TOOL_CALL_MADE.require(calls, f"tool_choice {short(FORCED[case])}")
     expect(
         bool(calls),
         f"tool_calls (tool_choice {short(FORCED[case])})",
@@ -133,7 +139,7 @@ def _forced_calls(tooled, capabilities, case) -> list:
 )
 @pytest.mark.parametrize("case", list(FORCED))
 def test_forced_call(tooled, capabilities, case):
-    _forced_calls(tooled, capabilities, case)
+    _forced_calls(tooled, capabilities, case, own=True)
 
 
 @check(
@@ -142,6 +148,7 @@ def test_forced_call(tooled, capabilities, case):
     "tool_calls[].id: a non-empty id, unique within the message; type is 'function'.",
     capability="tools",
     rationale="the tool result refers back by id",
+    needs=(TOOL_CALL_MADE,),
     broken_by={
         "tool_call_id_empty": "non-empty unique ids; got ['']",
         "tool_call_type_wrong": "got ['tool']",
@@ -172,6 +179,7 @@ def test_call_ids(tooled, capabilities, case):
     "function.name is the name of one of the tools given (the named one when forced by name).",
     capability="tools",
     rationale="clients dispatch by name; an unknown name cannot be run",
+    needs=(TOOL_CALL_MADE,),
     broken_by={"tool_name_not_in_tools": "got ['get_weather_v2']"},
 )
 @pytest.mark.parametrize("case", list(FORCED))
@@ -222,6 +230,7 @@ def _argument_problems(call) -> str | None:
     "matching the function's parameters schema.",
     capability="tools",
     rationale="clients json-parse arguments and call the function",
+    needs=(TOOL_CALL_MADE,),
     broken_by={
         "arguments_as_object": "arguments is dict",
         "arguments_invalid": "'city' is a required property",
@@ -246,6 +255,7 @@ def test_arguments(tooled, capabilities, case):
     "named tool_choice may end with 'stop', as OpenAI does.",
     capability="tools",
     rationale="clients run tools when finish_reason is tool_calls",
+    needs=(TOOL_CALL_MADE,),
     broken_by={
         "tool_finish_reason_stop": {"required": "got 'stop'"},
         "tool_finish_reason_length": "got 'length'",
@@ -282,6 +292,7 @@ def test_choice_none(tooled, capabilities):
     "whether to run the tools.",
     capability="tools",
     rationale="clients run tools when finish_reason is tool_calls",
+    needs=(TOOL_CALL_MADE,),
     broken_by={
         "tool_finish_reason_stop": "got ['stop']",
         "tool_finish_reason_length": "got ['length']",
@@ -297,8 +308,7 @@ def test_stream_finish_reason(tooled, capabilities):
         for c in choices_of(chunk)
         if c.get("index") == 0
     )
-    if not called:
-        not_applicable("the stream carried no tool_calls delta for choice 0")
+    TOOL_CALL_MADE.require(called, "the stream carried no tool_calls delta for choice 0")
     reasons = streamed_finish_reasons(chunks)
     expect(reasons == ["tool_calls"], "finish_reason ['tool_calls']", short(reasons), exchange)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conformance.api import dialect
+from conformance.api.request_fields import TOOL
 from conformance.exchanges.requests import chat_body
 from conformance.transport.client import Exchange, RequestSpec
 
@@ -27,6 +28,12 @@ class InvalidCase:
 INVALID_MAX_TOKENS = 16
 
 
+#: The one message of the cases that carry an invalid field beside valid messages: asks for a
+#: word, so a server that wrongly accepts an unbounded request (limit 0 or -1 read as "no
+#: limit", as llama.cpp reads -1) still stops soon.
+ONE_WORD = [{"role": "user", "content": "Reply with one word: ok"}]
+ABSENT_TOOL_CHOICE = {"type": "function", "function": {"name": "chatcompat_absent_tool"}}
+
 #: Invalid cases whose streamed twin tests the streaming error path, in order of preference.
 STREAM_TWIN_CASES = ("temperature_too_high", "n_zero", "missing_messages")
 
@@ -37,17 +44,38 @@ def invalid_cases(model: str) -> dict[str, InvalidCase]:
     # to the end of its context (minutes on CPU) for an empty or unbounded request.
     current = dialect.current()
     cap = {"model": model, **current.limit(INVALID_MAX_TOKENS), **current.extra_body}
+    limit = current.token_field  # reasoning models reject max_tokens itself: the dialect's
     return {
         "malformed_json": InvalidCase(None, None, raw=b'{"model": "x", "messages": [{"role": '),
         "missing_messages": InvalidCase({**cap}, "messages"),
         "empty_messages": InvalidCase({**cap, "messages": []}, "messages"),
+        # beside a valid message: a server that drops unknown roles answers 200, instead of a
+        # 400 for the empty conversation left, which would look right for the wrong reason
         "bad_role": InvalidCase(
-            {**cap, "messages": [{"role": "wizard", "content": "hi"}]}, "messages"
+            {**cap, "messages": [{"role": "wizard", "content": "hi"}, *user]}, "messages"
         ),
         "temperature_too_high": InvalidCase(
             {**cap, "messages": user, "temperature": 5}, "temperature"
         ),
         "n_zero": InvalidCase({**cap, "messages": user, "n": 0}, "n"),
+        # --- issue 15: what the spec rules out (and OpenAI answers 400 to) ---
+        "token_limit_zero": InvalidCase({**cap, "messages": ONE_WORD, limit: 0}, limit),
+        "token_limit_negative": InvalidCase({**cap, "messages": ONE_WORD, limit: -1}, limit),
+        # OpenAI: "you must provide a model parameter", with param null
+        "missing_model": InvalidCase(
+            {k: v for k, v in cap.items() if k != "model"} | {"messages": user}, None
+        ),
+        "temperature_string": InvalidCase(
+            {**cap, "messages": user, "temperature": "hot"}, "temperature"
+        ),
+        "messages_string": InvalidCase({**cap, "messages": "hi"}, "messages"),
+        "response_format_unknown": InvalidCase(
+            {**cap, "messages": user, "response_format": {"type": "yaml"}}, "response_format"
+        ),
+        "tool_choice_absent_tool": InvalidCase(
+            {**cap, "messages": user, "tools": [TOOL], "tool_choice": ABSENT_TOOL_CHOICE},
+            "tool_choice",
+        ),
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from conformance.transport.client import NOT_JSON, Exchange
 from conformance.verdicts.check import expect, short
+from conformance.verdicts.premises import SSE_STREAM
 
 
 def model_ids(exchange: Exchange) -> list[str]:
@@ -53,6 +54,23 @@ def ok_stream(exchange: Exchange) -> list[dict[str, Any]]:
         f"no events (body starts {short(exchange.body[:200])})",
         exchange,
     )
+    return exchange.chunks
+
+
+def leaned_stream(exchange: Exchange | None) -> list[dict[str, Any]]:
+    """The chunks of a stream a check only leans on (its requirement is about something
+    else): a stream that is not a complete 200 with events is ``SSE_STREAM`` unmet, which
+    stream.content_type judges, never this check's failure. A transport error still fails
+    through ``ok_stream``, so the check ends not judged as every unanswered request does."""
+    if exchange is not None and exchange.error is not None:
+        return ok_stream(exchange)
+    SSE_STREAM.require(
+        exchange is not None and exchange.ok and exchange.events,
+        "not sent"
+        if exchange is None
+        else f"{describe_status(exchange)}, {len(exchange.events)} events",
+    )
+    assert exchange is not None
     return exchange.chunks
 
 

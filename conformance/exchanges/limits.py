@@ -7,11 +7,23 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.exchanges.expect import first_choice, ok_json, ok_stream, streamed_finish_reasons
+from conformance.exchanges.expect import (
+    first_choice,
+    message_of,
+    ok_json,
+    ok_stream,
+    streamed_content,
+    streamed_finish_reasons,
+)
 from conformance.exchanges.requests import Planned, count_body, send_batch, with_limit
 from conformance.transport.client import RequestSpec
 
 LIMIT = 5
+#: No token of a real tokenizer's vocabulary spells more characters of ordinary text than
+#: this (the longest word-like BPE tokens of cl100k / o200k / Llama vocabularies are under 20;
+#: only runs of spaces or repeated punctuation are longer, which a counting prompt never
+#: produces): N tokens cannot show more than N x this many characters of content.
+CHARS_PER_TOKEN_MAX = 24
 MODES = ["non-streamed", "streamed"]
 FIELDS = {"max_tokens": "max_tokens", "max_completion_tokens": "max_completion_tokens"}
 
@@ -45,6 +57,16 @@ def limited(endpoint, capabilities):
 def gate(capabilities, field, exchange):
     if FIELDS[field]:
         capabilities.gate(FIELDS[field], exchange)
+
+
+def content_and_chunks(exchange, mode) -> tuple[str, int]:
+    """(the content of choice 0, how many chunks carried a piece of it; 1 for JSON)."""
+    if mode == "non-streamed":
+        content = message_of(exchange).get("content")
+        return (content if isinstance(content, str) else ""), 1
+    chunks = ok_stream(exchange)
+    pieces = [streamed_content([chunk]) for chunk in chunks]
+    return "".join(pieces), sum(1 for piece in pieces if piece)
 
 
 def usage_and_finish(exchange, mode):

@@ -16,18 +16,20 @@ PROMPT = "Say hello to a conformance test suite in one short sentence."
 MAX_TOKENS = 24  # visible tokens; the dialect adds headroom for reasoning
 
 
-def chat_body(model: str, **extra: Any) -> dict[str, Any]:
+def chat_body(model: str, *, judging: bool = False, **extra: Any) -> dict[str, Any]:
     """A small request in the negotiated dialect (see ``dialect.py``), plus ``extra``.
 
     ``max_tokens=N`` in ``extra`` means "N visible tokens": it is sent as the dialect's
     token-limit field with the reasoning headroom added. ``temperature=1`` (the default value)
     is left out where the endpoint accepts no temperature. A check about a token-limit field
-    itself sets it literally with ``with_limit``.
+    itself sets it literally with ``with_limit``. ``judging=True`` sends the dialect's judging
+    effort instead of the cheapest one: for checks that must see the model reason.
     """
     current = dialect.current()
     visible = extra.pop("max_tokens", MAX_TOKENS)
     messages = extra.pop("messages", [{"role": "user", "content": PROMPT}])
-    body = current.base(model, messages, visible)
+    build = current.judging if judging else current.base
+    body = build(model, messages, visible)
     if current.temperature is None and extra.get("temperature") == 1:
         del extra["temperature"]
     body.update(extra)

@@ -66,13 +66,16 @@ def sampled(endpoint, capabilities):
     for case in INSIDE + OUTSIDE:
         plan[case] = Planned(None, RequestSpec(case, json=_edge_body(model, case)))
     repeat = [{"role": "user", "content": REPEAT_PROMPT}]
-    for number in (1, 2):  # the dialect's deterministic setting; twice to know it repeats
-        body = chat_body(model, messages=repeat)
+    # Temperature 1 with the dialect's seed: a penalty reshapes the distribution the seed
+    # samples from, so its effect shows on any model; at temperature 0 a greedy answer may
+    # keep its top token under a presence penalty (llama.cpp does), which is no evidence.
+    for number in (1, 2):  # twice, to know the seeded answer repeats
+        body = chat_body(model, messages=repeat, temperature=1)
         plan[("unpenalized", number)] = Planned(
             "penalties", RequestSpec(f"repetitive answer, no penalty ({number})", json=body)
         )
     for name in PENALTIES:
-        body = chat_body(model, messages=repeat, **{name: 2.0})
+        body = chat_body(model, messages=repeat, temperature=1, **{name: 2.0})
         plan[name] = Planned("penalties", RequestSpec(f"repetitive answer, {name} 2", json=body))
     return send_batch(endpoint, capabilities, plan)
 

@@ -36,3 +36,28 @@ def shared(endpoint: Any, capabilities: Any) -> Shared:
     if "usage_in_stream" in capabilities.absent:
         return Shared(*endpoint.transport.send_all(specs[:2]), None)
     return Shared(*endpoint.transport.send_all(specs))
+
+
+@dataclass
+class Thinking:
+    """The shared request at the dialect's judging effort: reasoning checks must see the model
+    reason, which the cheapest effort may switch off (``none``)."""
+
+    plain: Exchange
+    stream: Exchange  # with include_usage unless usage_in_stream is declared absent
+
+
+@pytest.fixture(scope="session")
+def thinking(endpoint: Any, capabilities: Any) -> Thinking:
+    """The same request JSON and streamed, at the judging effort."""
+    model = endpoint.model
+    usage = {} if "usage_in_stream" in capabilities.absent else {"include_usage": True}
+    stream = {"stream": True, **({"stream_options": usage} if usage else {})}
+    specs = [
+        RequestSpec("completion at the judging effort", json=chat_body(model, judging=True)),
+        RequestSpec(
+            "streamed completion at the judging effort",
+            json=chat_body(model, judging=True, **stream),
+        ),
+    ]
+    return Thinking(*endpoint.transport.send_all(specs))

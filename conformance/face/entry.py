@@ -43,6 +43,8 @@ VALUE_OPTIONS = frozenset(
     {
         "--api-key",
         "--model",
+        "--models",
+        "--models-match",
         "--reports-dir",
         "--request-timeout",
         "--total-timeout",

@@ -28,7 +28,7 @@ from conformance.api.capabilities import Capabilities, parse_capabilities
 from conformance.exchanges import errors as error_exchanges
 from conformance.exchanges import limits, logprobs, sampling, shared
 from conformance.exchanges.expect import model_ids
-from conformance.face import reporting
+from conformance.face import models, reporting
 from conformance.face.entry import ALIAS_PREFIX
 from conformance.face.settings import SETTINGS, Settings
 from conformance.reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
@@ -165,6 +165,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="an earlier results.json: list the checks whose verdict changed since "
         "(read by reporting.py; a missing file is noted, not an error)",
+    )
+    group.addoption(
+        "--models",
+        default=None,
+        help="judge several models in one run (comma list); reports per model under "
+        "REPORTS/models/ and one combined index.html",
+    )
+    group.addoption(
+        "--all-models",
+        action="store_true",
+        default=False,
+        help="judge every model GET /models lists (see --models-match)",
+    )
+    group.addoption(
+        "--models-match",
+        default=None,
+        help="only the models whose id matches this glob (with --all-models or --models)",
     )
     dialect.add_options(group)
 
@@ -311,13 +328,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(outcomes, "chatcompat.outcomes")
     config.pluginmanager.register(reporting, "chatcompat.reporting")
     outcomes.install(config, Redactor(settings.api_key))
-    settings.write_reports = _is_conformance_run(config) and not hasattr(config, "workerinput")
+    several = models.install(config, settings)  # the parent of one child run per model
+    settings.write_reports = (
+        _is_conformance_run(config) and not hasattr(config, "workerinput") and not several
+    )
+    if several:
+        _make_reports_dir(settings)
     if settings.write_reports:
-        try:
-            settings.reports_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            message = f"--reports-dir: cannot create {exc.filename}: {exc.strerror}"
-            raise _usage_error(message) from None
+        _make_reports_dir(settings)
         if not config.getoption("xmlpath", None):
             config.option.xmlpath = str(settings.reports_dir / "junit.xml")
         if not config.getoption("htmlpath", None):
@@ -325,6 +343,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.self_contained_html = True
     if settings.base_url and getattr(config.option, "base_url", None):
         config.option.base_url = redact_url(settings.base_url)  # pytest-base-url prints it
+
+
+def _make_reports_dir(settings: Settings) -> None:
+    try:
+        settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        message = f"--reports-dir: cannot create {exc.filename}: {exc.strerror}"
+        raise _usage_error(message) from None
 
 
 @pytest.hookimpl(trylast=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
-from conformance.reference.app import DEFAULT_MODEL, ReferenceConfig, create_app
+from conformance.reference.app import DEFAULT_MODEL, REASONING_MODEL, ReferenceConfig, create_app
 from conformance.reference.faults import FAULTS, VARIANTS, parse_names
 from conformance.reference.reasoning import PROFILES
 
@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", default=None, help="require this bearer key (default: none)")
     parser.add_argument(
-        "--model", action="append", help=f"served model id (default {DEFAULT_MODEL})"
+        "--model",
+        action="append",
+        help=f"served model id (default {DEFAULT_MODEL} and {REASONING_MODEL})",
     )
     parser.add_argument("--fault", default="", help="comma-separated faults/variants to switch on")
     parser.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = ReferenceConfig(
         api_key=args.api_key,
-        models=tuple(args.model or [DEFAULT_MODEL]),
+        models=tuple(args.model or ReferenceConfig.models),
         faults=faults,
         ttft_ms=args.ttft_ms,
         itl_ms=args.itl_ms,

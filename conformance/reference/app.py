@@ -25,13 +25,18 @@ from conformance.reference.faults import parse_names
 from conformance.reference.validation import ApiError, parse_body, validate_request
 
 DEFAULT_MODEL = "chatcompat-ref-1"
+#: A second listed model that reasons as OpenAI's gpt-5 / o-series do (the ``reasoning``
+#: profile), so one server offers two dialects and ``--all-models`` judges both.
+REASONING_MODEL = "chatcompat-ref-reasoning-1"
+#: Profiles a request's ``model`` switches on, beside the server's and the URL's faults.
+MODEL_PROFILES: dict[str, frozenset[str]] = {REASONING_MODEL: frozenset({"reasoning"})}
 MODEL_CREATED = 1735689600
 
 
 @dataclass
 class ReferenceConfig:
     api_key: str | None = None
-    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    models: tuple[str, ...] = (DEFAULT_MODEL, REASONING_MODEL)
     faults: frozenset[str] = frozenset()
     ttft_ms: float = 0.0
     itl_ms: float = 0.0
@@ -187,6 +192,12 @@ async def _generation_time(
         await asyncio.sleep(delay)
 
 
+def _model_profile(body: dict[str, Any]) -> frozenset[str]:
+    """The profile the requested model plays (routing by ``model``, as a gateway would)."""
+    model = body.get("model")
+    return MODEL_PROFILES.get(model, frozenset()) if isinstance(model, str) else frozenset()
+
+
 def create_app(config: ReferenceConfig | None = None) -> Any:
     """Build the ASGI app; ``config`` carries key, models, faults and injected latency."""
     config = config or ReferenceConfig()
@@ -209,11 +220,13 @@ def create_app(config: ReferenceConfig | None = None) -> Any:
     async def chat(request: Request) -> Response:
         started = time.perf_counter()
         config.counters["requests"] += 1
-        faults = _faults(request, config)
+        faults = request_faults.for_client(_faults(request, config), request.headers)
         body: dict[str, Any] = {}
         try:
             _check_auth(request, config, faults)
             body = parse_body(await request.body())
+            faults = faults | _model_profile(body)
+            body = request_faults.lenient(body, faults, config.models[0])
             validate_request(body, faults)
             request_faults.reject(body, faults)
             reasoning.reject(body, faults)

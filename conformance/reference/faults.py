@@ -170,6 +170,38 @@ FAULTS: dict[str, Fault] = {
             "usage_stream_wrong_object",
             "chunk object 'chat.completion' only in the include_usage stream",
         ),
+        # --- reasoning on / invalid requests (issue 15) ---
+        Fault(
+            "token_limit_below_one_accepted",
+            "a token limit of 0 or -1 read as 'no limit' (llama.cpp's -1) instead of a 400",
+        ),
+        Fault("missing_model_accepted", "a request without model served by the default model"),
+        Fault("temperature_type_unchecked", "temperature 'hot' ignored instead of a type 400"),
+        Fault("messages_string_accepted", "messages as a string taken as one user message"),
+        Fault("unknown_response_format_ignored", "an unknown response_format type ignored"),
+        Fault("absent_tool_choice_ignored", "tool_choice naming no tool sent treated as auto"),
+        Fault("unknown_roles_dropped", "messages with an unknown role silently dropped"),
+        # --- effects and usage cross-checks ---
+        Fault("constant_usage", "usage 10 prompt + 5 completion whatever is asked"),
+        Fault("usage_off_by_one_when_cut", "completion_tokens one short when cut (FastChat)"),
+        Fault("prompt_tokens_times_n", "prompt_tokens multiplied by n (FastChat)"),
+        Fault("completion_tokens_one", "completion_tokens 1 whatever the answer"),
+        Fault(
+            "ignore_max_completion_tokens_in_stream",
+            "max_completion_tokens and include_usage ignored in streams (llama-cpp-python)",
+        ),
+        Fault(
+            "reasoning_effort_ignored",
+            "reasoning_effort accepted by a model that does not reason (vLLM, llama.cpp)",
+        ),
+        # --- premises / streams and ids (issue 15) ---
+        Fault("stray_audio", "an audio object on answers to text-only requests"),
+        Fault(
+            "stray_function_call", "a legacy function_call on answers to requests without functions"
+        ),
+        Fault("stray_annotations", "url_citation annotations without web search"),
+        Fault("model_renamed", "model is another name than the one requested"),
+        Fault("id_string", "every non-streamed completion id is 'string' (streams get real ids)"),
     )
 }
 
@@ -202,8 +234,28 @@ VARIANTS: dict[str, Variant] = {
             "choices[].logprobs omitted: OpenAI does so for reasoning, audio and search models",
         ),
         Variant(
+            "dated_model",
+            "model answered as a dated snapshot of the requested id (OpenAI: gpt-4o -> "
+            "gpt-4o-2024-08-06)",
+        ),
+        Variant(
             "structured_refusal",
             "a structured-output refusal (content null, refusal string) is a valid answer",
+        ),
+        # --- reasoning on / invalid requests (issue 15): what OpenAI itself sends ---
+        Variant("sdk_refusal", "a refusal (content null, refusal string) is a valid answer"),
+        Variant(
+            "sdk_function_call",
+            "a legacy function_call answer (content null, finish_reason function_call) is valid",
+        ),
+        Variant(
+            "choiceless_chunks",
+            "chunks with choices [] (Azure OpenAI's prompt_filter_results) are allowed",
+        ),
+        Variant(
+            "o1_mini_developer_role",
+            "o1-mini rejects the developer role (400 naming messages[0].role): a documented "
+            "model limitation",
         ),
     )
 }

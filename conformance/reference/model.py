@@ -148,6 +148,7 @@ class Generation:
     reasoning_tokens: int = 0  # spent before the output, counted in completion_tokens
     reasoning: list[str] = field(default_factory=list)  # visible reasoning text, as tokens
     refusal: str | None = None  # set: the model refused (content null)
+    function_call: tuple[str, str] | None = None  # legacy (name, arguments), content null
 
     @property
     def content(self) -> str:

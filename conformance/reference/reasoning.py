@@ -10,7 +10,9 @@ Profiles are whole server behaviours the suite must pass without a single failur
   small budget gives empty content with ``finish_reason: "length"``), ``reasoning_effort``
   minimal/low/medium/high, and ``choices[].logprobs`` omitted entirely.
 * ``reasoning_content`` streams DeepSeek-style ``reasoning_content`` deltas before the
-  content and returns the same field in messages; it accepts every usual parameter.
+  content and returns the same field in messages; it accepts every usual parameter, and
+  honours ``reasoning_effort: "none"`` with no reasoning at all (as gpt-5.1 does), so the
+  suite must judge its reasoning at another effort than the cheapest.
 * ``reject_seed`` / ``reject_temperature`` / ``reject_stop``: an otherwise ordinary server
   that cleanly rejects just that one parameter (it must lose exactly that capability).
 
@@ -42,6 +44,10 @@ FAULT_STYLES: dict[str, str] = {
     "budget_exhausted_stop": "hidden",
     "unsupported_param_500": "hidden",
     "reasoning_effort_500": "hidden",
+    # --- reasoning on / invalid requests (issue 15) ---
+    "reasoning_tokens_unreported": "visible",
+    "reasoning_dropped_in_stream": "visible",
+    "reasoning_outside_budget": "visible",
 }
 
 #: Hidden reasoning tokens per reasoning_effort (the default is medium, as OpenAI's).
@@ -120,8 +126,18 @@ def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
     temperature = body.get("temperature")
     if "reject_temperature" in faults and temperature not in (None, 1):
         raise _temperature_error(temperature)
+    ignores_effort = "reasoning_effort_ignored" in faults
+    if style(faults) is None and _present(body, "reasoning_effort") and not ignores_effort:
+        raise _unsupported("reasoning_effort")  # as OpenAI's non-reasoning models (gpt-4o)
     if style(faults) != "hidden":
         return
+    if _present(body, "metadata") and body.get("store") is not True:  # as OpenAI does
+        raise ApiError(
+            400,
+            "The 'metadata' parameter is only allowed when 'store' is enabled.",
+            param="metadata",
+            code="invalid_value",
+        )
     if "max_tokens" in body:
         raise ApiError(
             400,
@@ -155,8 +171,8 @@ def hidden_tokens(body: dict[str, Any], faults: frozenset[str]) -> int:
     kind = style(faults)
     if kind == "hidden":
         return EFFORT_TOKENS.get(body.get("reasoning_effort") or "medium", 32)
-    if kind == "visible":
-        return VISIBLE_REASONING_TOKENS
+    if kind == "visible":  # honours "none" like gpt-5.1: no reasoning at all
+        return 0 if body.get("reasoning_effort") == "none" else VISIBLE_REASONING_TOKENS
     return 0
 
 
@@ -202,5 +218,18 @@ FAULT_TABLE: tuple[tuple[str, str], ...] = (
     (
         "unsupported_param_500",
         "a parameter the reasoning model does not support gets HTTP 500, not a clean 400",
+    ),
+    # --- reasoning on / invalid requests (issue 15) ---
+    (
+        "reasoning_tokens_unreported",
+        "reasoning text returned, but completion_tokens_details.reasoning_tokens stays 0",
+    ),
+    (
+        "reasoning_dropped_in_stream",
+        "reasoning_content in messages, but no reasoning deltas when streamed",
+    ),
+    (
+        "reasoning_outside_budget",
+        "reasoning not counted against the token limit: completion_tokens exceed it",
     ),
 )

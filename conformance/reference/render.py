@@ -93,6 +93,10 @@ def generate(
             calls = [_distort_call(c, faults) for c in calls]
             out.append(_with_reasoning(model.Generation([], finish, calls), thinking, faults))
             continue
+        legacy = _sdk_variant(request, faults)
+        if legacy is not None:
+            out.append(legacy)
+            continue
         refusal = _refusal(request, faults)
         if refusal is not None:
             out.append(model.Generation([], "stop", refusal=refusal))
@@ -109,6 +113,8 @@ def generate(
         tokens = model.apply_penalties(model.tokenize(text), sampling, text)
         tokens = model.extend_to_min(tokens, sampling, text)
         limited, spent = _after_reasoning(sampling, thinking)
+        if "reasoning_outside_budget" in faults:  # the limit bounds the content alone
+            limited, spent = sampling, thinking
         tokens, finish = model.apply_limits(
             tokens, limited, keep_stop="stop_left_in_output" in faults
         )
@@ -150,6 +156,19 @@ def _reasoning_key(faults: frozenset[str], streamed: bool) -> str:
 
 
 REFUSAL = "I'm sorry, I can't help with that."
+
+
+def _sdk_variant(request: ChatRequest, faults: frozenset[str]) -> model.Generation | None:
+    """Variants ``sdk_refusal`` / ``sdk_function_call``: a plain request (no tools, no
+    response_format) answered with a refusal or a legacy function_call, as OpenAI may."""
+    if request.tools or request.response_format.get("type"):
+        return None
+    if "sdk_refusal" in faults:
+        return model.Generation([], "stop", refusal=REFUSAL)
+    if "sdk_function_call" in faults:
+        call = ("lookup", json.dumps({"query": "hello"}))
+        return model.Generation([], "function_call", function_call=call)
+    return None
 
 
 def _refusal(request: ChatRequest, faults: frozenset[str]) -> str | None:
@@ -215,10 +234,13 @@ def usage(
     completion += thought
     if "reasoning_tokens_exceed_completion" in faults:
         thought = completion + 5
+    if "reasoning_tokens_unreported" in faults:
+        thought = 0
     if "usage_over_max_tokens" in faults and request.sampling.max_tokens:
         completion = request.sampling.max_tokens * request.n + 1
     if streamed and "stream_usage_differs" in faults:
         completion += 1
+    prompt, completion = _misreported(request, generations, faults, prompt, completion)
     if "usage_zero" in faults:
         prompt = completion = 0
     if "completion_tokens_zero" in faults:  # prompt counted, output not
@@ -242,6 +264,24 @@ def usage(
     }
 
 
+def _misreported(
+    request: ChatRequest, generations: list[model.Generation], faults: frozenset[str], *counts: int
+) -> tuple[int, int]:
+    """(prompt, completion) as the usage cross-check faults report them."""
+    prompt, completion = counts
+    if "constant_usage" in faults:  # a mock's canned numbers, whatever was asked
+        return 10, 5
+    if "usage_off_by_one_when_cut" in faults and any(
+        g.finish_reason == "length" for g in generations
+    ):
+        completion -= 1  # FastChat: max_tokens 1 -> "Once", 0 tokens
+    if "prompt_tokens_times_n" in faults:
+        prompt *= request.n  # FastChat: the prompt billed once per choice
+    if "completion_tokens_one" in faults:
+        completion = 1
+    return prompt, completion
+
+
 def new_completion_id(faults: frozenset[str] = frozenset()) -> str:
     if "same_id" in faults:  # a mock that serves one canned completion
         return "chatcmpl-0000000000000000000000000"
@@ -253,6 +293,39 @@ _STRAY_CALL = {
     "type": "function",
     "function": {"name": "lookup", "arguments": "{}"},
 }
+
+
+#: Faults stray_*: outputs a request without audio, functions or web search never asked for.
+_STRAY_OUTPUTS = {
+    "stray_audio": (
+        "audio",
+        {"id": "audio_stray", "data": "", "expires_at": 0, "transcript": "stray"},
+    ),
+    "stray_function_call": ("function_call", {"name": "lookup", "arguments": "{}"}),
+    "stray_annotations": (
+        "annotations",
+        [
+            {
+                "type": "url_citation",
+                "url_citation": {
+                    "start_index": 0,
+                    "end_index": 1,
+                    "title": "stray",
+                    "url": "https://example.invalid/",
+                },
+            }
+        ],
+    ),
+}
+DATED_SUFFIX = "-2024-08-06"
+
+
+def served_model(requested: str, faults: frozenset[str]) -> str:
+    """The model a response names: the requested id, a dated snapshot of it (variant
+    ``dated_model``, as OpenAI answers) or another name (fault ``model_renamed``)."""
+    if "model_renamed" in faults:
+        return "renamed-model"
+    return requested + DATED_SUFFIX if "dated_model" in faults else requested
 
 
 def _unrequested(g: model.Generation, faults: frozenset[str]) -> list[dict[str, Any]] | None:
@@ -279,6 +352,11 @@ def _tool_calls_json(g: model.Generation, faults: frozenset[str]) -> list[dict[s
     ]
 
 
+def _json_id(faults: frozenset[str]) -> str:
+    """Fault ``id_string``: a mock that fills the schema's example into every JSON reply."""
+    return "string" if "id_string" in faults else new_completion_id(faults)
+
+
 def build_response(
     request: ChatRequest, generations: list[model.Generation], faults: frozenset[str]
 ) -> dict[str, Any]:
@@ -292,7 +370,9 @@ def build_response(
     for index, g in enumerate(generations):
         message: dict[str, Any] = {
             "role": "model" if "wrong_role" in faults else "assistant",
-            "content": None if g.tool_calls or g.refusal is not None else g.content,
+            "content": None
+            if g.tool_calls or g.refusal is not None or g.function_call
+            else g.content,
             "refusal": g.refusal or ("I can't help." if "refusal_always" in faults else None),
             "annotations": [],
         }
@@ -304,12 +384,19 @@ def build_response(
             message["content"] = None
         if "content_as_list" in faults and message["content"] is not None:
             message["content"] = [{"type": "text", "text": g.content}]
+        if g.function_call:
+            message["function_call"] = dict(
+                zip(("name", "arguments"), g.function_call, strict=True)
+            )
         if g.tool_calls:
             message["tool_calls"] = _tool_calls_json(g, faults)
         elif "tool_calls_without_tools" in faults and not request.tools:
             message["tool_calls"] = [_STRAY_CALL]
         if "omit_refusal" in faults:
             del message["refusal"]
+        for fault, (key, value) in _STRAY_OUTPUTS.items():
+            if fault in faults:
+                message[key] = value
         choice_index: Any = index + 1 if "index_from_one" in faults else index
         if "index_as_string" in faults:
             choice_index = str(index)
@@ -328,10 +415,10 @@ def build_response(
             choice["stop_reason"] = None
         choices.append(choice)
     body: dict[str, Any] = {
-        "id": "" if "empty_id" in faults else new_completion_id(faults),
+        "id": "" if "empty_id" in faults else _json_id(faults),
         "object": "text_completion" if "wrong_object" in faults else "chat.completion",
         "created": created,
-        "model": request.model,
+        "model": served_model(request.model, faults),
         "choices": choices,
         "usage": usage(request, generations, faults, streamed=False),
         "service_tier": "default",
@@ -383,7 +470,8 @@ class _ChunkFactory:
             "id": f"{self.id}-{k}" if "changing_id" in faults else self.id,
             "object": "chat.completion" if self._wrong_object() else "chat.completion.chunk",
             "created": created,
-            "model": self.request.model + ("-b" if "changing_model" in faults and k >= 2 else ""),
+            "model": served_model(self.request.model, faults)
+            + ("-b" if "changing_model" in faults and k >= 2 else ""),
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": choices,
         }
@@ -433,6 +521,10 @@ def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str,
     pieces: list[tuple[dict[str, Any], Any]] = [(d, None) for d in _tool_pieces(g, faults)]
     if g.refusal:
         pieces += [({"refusal": piece}, None) for piece in model.tokenize(g.refusal)]
+    if g.function_call:
+        name, arguments = g.function_call
+        pieces.append(({"function_call": {"name": name, "arguments": ""}}, None))
+        pieces += [({"function_call": {"arguments": a}}, None) for a in model.tokenize(arguments)]
     tokens = g.tokens[:-1] if "stream_content_differs" in faults and g.tokens else g.tokens
     for position, token in enumerate(tokens):
         content: Any = token
@@ -442,7 +534,7 @@ def _pieces(g: model.Generation, faults: frozenset[str]) -> list[tuple[dict[str,
         if g.logprobs and "logprobs_missing_in_stream" not in faults:
             logprobs = _logprobs_block([g.logprobs[position]])
         pieces.append(({"content": content}, logprobs))
-    if not g.reasoning:
+    if not g.reasoning or "reasoning_dropped_in_stream" in faults:
         return pieces
     if "reasoning_after_content" in faults:
         return pieces + _reasoning_pieces(g, faults)
@@ -476,13 +568,17 @@ def build_stream(
     factory = _ChunkFactory(request, faults)
     frames: list[Frame] = []
     for index, g in enumerate(generations):
-        empty = None if g.tool_calls or g.refusal is not None else ""
+        empty = None if g.tool_calls or g.refusal is not None or g.function_call else ""
         delta: dict[str, Any] = {"content": empty, "refusal": None}
         if "null_content_deltas" in faults:
             delta["content"] = None
         if "no_role" not in faults and not (index and "n_stream_role_only_first" in faults):
             delta = {"role": "assistant", **delta}
         frames.append(Frame(factory.chunk([_choice(index, delta)])))
+    if "choiceless_chunks" in faults:  # Azure OpenAI's first chunk: filter results only
+        filtered = factory.chunk([])
+        filtered["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": {}}]
+        frames.insert(0, Frame(filtered))
     per_choice = [_pieces(g, faults) for g in generations]
     steps = max((len(p) for p in per_choice), default=0)
     for step in range(steps):

@@ -72,8 +72,89 @@ def reject(body: dict[str, Any], faults: frozenset[str]) -> None:
         raise ApiError(500, "Internal server error", "server_error")
     if "tool_history_rejected" in faults and any(m.get("role") == "tool" for m in messages):
         raise ApiError(400, "Unexpected role 'tool'.", param="messages", code="invalid_value")
+    if "o1_mini_developer_role" in faults:
+        for i, message in enumerate(messages):
+            if isinstance(message, dict) and message.get("role") == "developer":
+                raise ApiError(
+                    400,
+                    O1_MINI_DEVELOPER.format(i=i),
+                    param=f"messages[{i}].role",
+                    code="unsupported_value",
+                )
     if "reject_name" in faults and any("name" in m for m in messages):
         raise ApiError(400, "Unrecognized field 'name' in message.", param="messages")
+
+
+# --- reasoning on / invalid requests (issue 15) ---
+#: Variants played only on the official SDK's requests (it sends X-Stainless-Lang), so that
+#: they reach the sdk.* checks they are about and no raw check.
+SDK_ONLY = frozenset({"sdk_refusal", "sdk_function_call", "choiceless_chunks"})
+#: o1-mini's answer to a developer message (recorded: error_o1-mini_developer_role.json).
+O1_MINI_DEVELOPER = (
+    "Unsupported value: 'messages[{i}].role' does not support 'developer' with this model."
+)
+
+
+def for_client(faults: frozenset[str], headers: Any) -> frozenset[str]:
+    """The faults of one request: the SDK-only variants only for the SDK's requests."""
+    if faults & SDK_ONLY and headers.get("x-stainless-lang") is None:
+        return faults - SDK_ONLY
+    return faults
+
+
+#: Lenient servers that repair an invalid request instead of rejecting it, as real ones do.
+LENIENT = (
+    "token_limit_below_one_accepted",
+    "missing_model_accepted",
+    "temperature_type_unchecked",
+    "messages_string_accepted",
+    "unknown_response_format_ignored",
+    "absent_tool_choice_ignored",
+    "unknown_roles_dropped",
+)
+_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+_FORMATS = ("text", "json_object", "json_schema")
+
+
+def lenient(body: dict[str, Any], faults: frozenset[str], model: str) -> dict[str, Any]:
+    """Before validation: the body as a lenient server repairs it (a 200 where OpenAI 400s)."""
+    if not faults.intersection(LENIENT):
+        return body
+    body = copy.deepcopy(body)
+    if "token_limit_below_one_accepted" in faults:  # 0 / -1 read as "no limit"
+        for name in _TOKEN_FIELDS:
+            value = body.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                del body[name]
+    if "missing_model_accepted" in faults and "model" not in body:
+        body["model"] = model  # a one-model server serves whatever is asked
+    if "temperature_type_unchecked" in faults and isinstance(body.get("temperature"), str):
+        del body["temperature"]
+    if "messages_string_accepted" in faults and isinstance(body.get("messages"), str):
+        body["messages"] = [{"role": "user", "content": body["messages"]}]
+    fmt = body.get("response_format")
+    unknown = isinstance(fmt, dict) and fmt.get("type") not in _FORMATS
+    if "unknown_response_format_ignored" in faults and unknown:
+        del body["response_format"]
+    if "absent_tool_choice_ignored" in faults and _names_absent_tool(body):
+        body["tool_choice"] = "auto"
+    if "unknown_roles_dropped" in faults and isinstance(body.get("messages"), list):
+        known = ("system", "developer", "user", "assistant", "tool", "function")
+        body["messages"] = [
+            m for m in body["messages"] if not isinstance(m, dict) or m.get("role") in known
+        ]
+    return body
+
+
+def _names_absent_tool(body: dict[str, Any]) -> bool:
+    """Whether tool_choice names a function that is not among the tools sent."""
+    choice = body.get("tool_choice")
+    function = choice.get("function") if isinstance(choice, dict) else None
+    if not isinstance(function, dict):
+        return False
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    sent = [t.get("function") for t in tools if isinstance(t, dict)]
+    return function.get("name") not in [f.get("name") for f in sent if isinstance(f, dict)]
 
 
 def distort(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
@@ -83,6 +164,9 @@ def distort(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
         if fault in faults:
             for name in fields:
                 body.pop(name, None)
+    if "ignore_max_completion_tokens_in_stream" in faults and body.get("stream"):
+        body.pop("max_completion_tokens", None)  # llama-cpp-python: 192 chunks for a limit of 5
+        body.pop("stream_options", None)  # ... and no usage chunk to count them
     fmt = body.get("response_format") or {}
     if "ignore_json_mode" in faults and fmt.get("type") == "json_object":
         body.pop("response_format")

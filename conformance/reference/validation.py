@@ -195,6 +195,7 @@ def _check_combinations(body: dict, faults: frozenset[str]) -> None:
             param="tool_choice",
             code=None,
         )
+    _check_tool_choice(body)
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_object":
         text = json.dumps(body.get("messages", [])).lower()
@@ -205,6 +206,27 @@ def _check_combinations(body: dict, faults: frozenset[str]) -> None:
                 "of type 'json_object'.",
                 param="messages",
             )
+
+
+def _check_tool_choice(body: dict) -> None:
+    """A named tool_choice must name one of the tools sent (OpenAI answers 400)."""
+    choice = body.get("tool_choice")
+    function = choice.get("function") if isinstance(choice, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    names = {
+        t["function"].get("name")
+        for t in tools
+        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    }
+    if name is not None and name not in names:
+        raise ApiError(
+            400,
+            f"Invalid value for 'tool_choice': tool '{str(name)[:100]}' is not one of the "
+            "'tools' sent.",
+            param="tool_choice",
+            code="invalid_value",
+        )
 
 
 def _schema_path(path: Any) -> str:

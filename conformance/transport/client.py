@@ -313,6 +313,57 @@ class Spend:
             self.reasoning_tokens += thought
 
 
+@dataclass(frozen=True)
+class Completion:
+    """What the run keeps of every chat completion answered 200: enough to judge what no one
+    check sees (an id repeated anywhere in the run, streams cut while requests overlapped),
+    without holding on to the bodies."""
+
+    label: str
+    id: Any
+    streamed: bool
+    #: a stream that ended with ``data: [DONE]``, yet left these choice indices without a
+    #: finish_reason: the server cut it and said it was complete
+    unfinished: tuple[Any, ...]
+    t_start: float
+    t_end: float
+    in_flight: int
+
+    def overlaps(self, other: Completion) -> bool:
+        return other is not self and self.t_start < other.t_end and other.t_start < self.t_end
+
+
+def completion_of(exchange: Exchange) -> Completion | None:
+    """The record of an answered chat completion (None for anything else)."""
+    spec = exchange.spec
+    if not (exchange.ok and spec.method == "POST" and spec.path.endswith("/chat/completions")):
+        return None
+    unfinished: tuple[Any, ...] = ()
+    if spec.wants_stream:
+        chunks = exchange.chunks
+        ident = chunks[0].get("id") if chunks else None
+        seen: dict[Any, bool] = {}
+        for chunk in chunks:
+            for choice in chunk.get("choices") or []:
+                if isinstance(choice, dict):
+                    index = choice.get("index")
+                    seen[index] = seen.get(index, False) or bool(choice.get("finish_reason"))
+        done = any(e.data == "[DONE]" for e in exchange.events)
+        unfinished = tuple(i for i, finished in seen.items() if not finished) if done else ()
+    else:
+        body = exchange.json
+        ident = body.get("id") if isinstance(body, dict) else None
+    return Completion(
+        spec.label,
+        ident,
+        spec.wants_stream,
+        unfinished,
+        exchange.t_start,
+        exchange.t_end or exchange.t_start,
+        exchange.in_flight,
+    )
+
+
 class Transport:
     """Sends RequestSpecs to one endpoint; synchronous facade over a concurrent async core."""
 
@@ -331,6 +382,8 @@ class Transport:
         self.breaker = Breaker(self.limits.breaker_after)
         self.failures: list[Failure] = []
         self.slowest: Answered | None = None  # the slowest complete chat answer of the run
+        #: every chat completion answered 200 in this run, in the order they ended
+        self.completions: list[Completion] = []
         self._in_flight = 0
 
     @property
@@ -493,6 +546,9 @@ class Transport:
         if exchange.error is not None:
             failure = Failure(exchange.error, exchange.in_flight, spec.wants_stream)
             self.failures.append(failure)
+        completion = completion_of(exchange)
+        if completion is not None:
+            self.completions.append(completion)
         return exchange
 
     async def _attempt(self, client: httpx.AsyncClient, spec: RequestSpec) -> Exchange:

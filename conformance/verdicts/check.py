@@ -53,6 +53,8 @@ class CheckInfo:
     #: the reference-server faults that must make this check fail, with the message fragment
     #: each must produce (tests/test_fault_matrix.py runs them all)
     broken_by: BrokenBy = field(default_factory=dict, hash=False)
+    #: judged after every other check: it reads what the whole run received
+    last: bool = False
 
     @property
     def need_names(self) -> tuple[str, ...]:
@@ -74,6 +76,7 @@ def check(
     rationale: str = "",
     needs: tuple[Premise, ...] = (),
     broken_by: BrokenBy | None = None,
+    last: bool = False,
 ) -> Callable[[F], F]:
     """Register a check and attach its metadata to the test function: the check is its own
     declaration (level and why, premises, the faults that break it)."""
@@ -85,6 +88,7 @@ def check(
         rationale,
         tuple(needs),
         dict(broken_by or {}),
+        last,
     )
     if check_id in REGISTRY and REGISTRY[check_id] != info:
         raise ValueError(f"check id registered twice: {check_id}")

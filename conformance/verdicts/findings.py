@@ -17,7 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 
-from conformance.transport.client import Failure, Limits, Transport
+from conformance.transport.client import Completion, Failure, Limits, Transport
 
 #: (cause, fragments of the error text that show it), first match wins.
 CAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -61,7 +61,34 @@ def findings(messages: Iterable[str], transport: Transport | None, limits: Limit
     for cause, count in counts.items():
         if count >= MIN_CHECKS:
             lines.append(_describe(cause, count, failures, transport, limits))
+    if transport is not None:
+        lines += cut_streams(transport.completions)
     return lines
+
+
+CUT_STREAMS = "streams cut but reported complete"
+
+
+def cut_streams(completions: list[Completion]) -> list[str]:
+    """One line for every stream that ended ``data: [DONE]`` with a choice lacking a
+    finish_reason: the server cut the output and said it was complete. Checks that lean on a
+    finished stream end not applicable (``FINISHED_STREAM``) and this line names the cause
+    once, with whether another request overlapped it (servers that cut under load)."""
+    cut = [c for c in completions if c.unfinished]
+    if not cut:
+        return []
+    busy = [c for c in cut if c.in_flight > 1 or any(c.overlaps(o) for o in completions)]
+    labels = ", ".join(repr(c.label) for c in cut[:5]) + (" ..." if len(cut) > 5 else "")
+    overlap = (
+        f"{len(busy)} of them while another request was in flight; re-run with "
+        "--concurrency 1 to separate"
+        if busy
+        else "no other request overlapped them"
+    )
+    return [
+        f"{CUT_STREAMS}: {len(cut)} stream(s) ended with [DONE] leaving a choice without "
+        f"finish_reason ({labels}); {overlap}"
+    ]
 
 
 def _describe(

@@ -101,7 +101,9 @@ def check_id(item: pytest.Item, info: CheckInfo) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Make check IDs selectable with -k (e.g. ``-k stream.``) and visible in JUnit."""
+    """Make check IDs selectable with -k (e.g. ``-k stream.``) and visible in JUnit; checks
+    declared ``last`` (they judge what the whole run received) run after all others."""
+    items.sort(key=lambda item: bool((info := check_info(item)) and info.last))
     for item in items:
         info = check_info(item)
         if info is None:

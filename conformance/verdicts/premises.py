@@ -69,3 +69,77 @@ TOKEN_IDS = Premise(
     "token_ids",
     "the logprobs entries carry no token ids, so no token can be named in a logit_bias",
 )
+
+
+# --- effects (issue 15 items 4, 5) ---
+N_CHOICES = Premise(
+    "n_choices",
+    "fewer than n choices came back, so there is no usage of n choices to judge",
+    "n.choices",
+)
+
+
+# --- premises of issue 15: every verdict for its own reason --------------------------------
+SSE_STREAM = Premise(
+    "sse_stream",
+    "the streamed request got no server-sent events to read",
+    "stream.content_type",
+)
+TWO_CHUNKS = Premise(
+    "two_chunks",
+    "the stream has fewer than two chunks, so nothing can differ between chunks",
+)
+FINISHED_STREAM = Premise(
+    "finished_stream",
+    "the stream ended without a finish_reason for its choice: the output was cut, not stopped "
+    "(the run's finding 'streams cut but reported complete' lists every such stream)",
+    "stream.one_finish_reason",
+)
+REASONING_SEEN = Premise(
+    "reasoning_seen",
+    "no reasoning was seen (no reasoning text, no reasoning tokens)",
+)
+TWO_IDS = Premise(
+    "two_ids",
+    "fewer than two completions revealed an id to compare",
+    "response.id_nonempty",
+)
+CUT_OUTPUT = Premise(
+    "cut_output",
+    "the output ended before the token limit, so no cut can be judged",
+)
+TOOL_CALL_MADE = Premise(
+    "tool_call_made",
+    "no tool call was made to inspect",
+    "tools.forced_call",
+)
+REJECTED = Premise(
+    "rejected",
+    "the invalid request was not rejected, so there is no error to inspect",
+    "errors.invalid_is_400",
+)
+RANGE_REJECTED = Premise(
+    "range_rejected",
+    "the out-of-range value was not rejected, so there is no error to inspect",
+    "sampling.range_rejected",
+)
+DONE_EVENT = Premise(
+    "done_event",
+    "the stream carried no data: [DONE] event",
+    "stream.terminates_with_done",
+)
+CONTENT_STRING = Premise(
+    "content_string",
+    "the answer's message.content is not a string to read",
+    "response.content_string",
+)
+ERROR_ENVELOPE = Premise(
+    "error_envelope",
+    "the rejection carries no error envelope whose param could be read",
+    "errors.invalid_envelope",
+)
+USAGE_COUNTS = Premise(
+    "usage_counts",
+    "no usage object with integer token counts to compare",
+    "usage.present",
+)
