@@ -194,15 +194,14 @@ def test_fault_breaks_its_checks(runs, fault):
 
 
 #: Checks that fail under a fault beside the ones it declares: reason -> fault -> base check
-#: ids. The first three reasons are the check's own requirement too (declared collateral);
-#: UNTRIAGED is the ledger of issue 15's global assertion, as first measured: each entry is
-#: either the same defect judged by a second check (response.schema sees every shape fault:
-#: declare it in that check's broken_by) or a false blame (declare the premise the check leans
-#: on, and the entry goes). A blame not listed here fails test_fault_fails_only_its_checks.
+#: ids, each the check's own requirement too (a status or a crash every such check judges).
+#: Issue 15's global assertion: a second check judging the same defect declares it in its
+#: broken_by (response.schema sees every shape fault), and a check that only leans on what
+#: another reports declares that premise; a blame not listed here or declared fails
+#: test_fault_fails_only_its_checks.
 REQUIRES_400 = "the check requires a clean 400; a 422, 200 or 5xx fails it for its own reason"
 CAPABILITY_5XX = "a 5xx for a capability's parameter is a fail of every check using it (gate)"
 CORE_5XX = "every OpenAI model accepts this input: a 5xx fails the check for its own reason"
-UNTRIAGED = "not yet triaged: a second check judging the same defect, or a premise to declare"
 COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
     REQUIRES_400: {
         "status_422": (
@@ -210,6 +209,7 @@ COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
             "logprobs.top_above_20_rejected",
             "logprobs.top_without_logprobs_rejected",
             "params.stream_options_requires_stream",
+            "reasoning.effort_values",
             "sampling.range_rejected",
             "stop.at_most_four",
         ),
@@ -218,6 +218,7 @@ COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
             "logprobs.top_above_20_rejected",
             "logprobs.top_without_logprobs_rejected",
             "params.stream_options_requires_stream",
+            "reasoning.effort_needs_reasoning",
             "sampling.range_rejected",
             "stop.at_most_four",
         ),
@@ -226,13 +227,11 @@ COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
             "logprobs.top_above_20_rejected",
             "logprobs.top_without_logprobs_rejected",
             "params.stream_options_requires_stream",
+            "reasoning.effort_values",
             "sampling.range_rejected",
             "stop.at_most_four",
         ),
-        "accept_out_of_range": (
-            "errors.invalid_envelope",
-            "errors.invalid_is_400",
-        ),
+        "accept_out_of_range": ("errors.invalid_is_400",),
     },
     CAPABILITY_5XX: {
         "optional_fields_500": ("tools.parallel_false_single_call",),
@@ -262,191 +261,6 @@ COLLATERAL: dict[str, dict[str, tuple[str, ...]]] = {
             "tools.round_trip",
         ),
         "unsupported_param_500": ("sampling.range_accepted",),
-    },
-    UNTRIAGED: {
-        "wrong_object": ("response.schema",),
-        "float_created": ("response.schema",),
-        "missing_model": ("response.schema",),
-        "index_from_one": ("n.choices",),
-        "index_as_string": (
-            "n.choices",
-            "response.choice_indices",
-        ),
-        "wrong_role": (
-            "response.schema",
-            "sdk.plain_completion",
-        ),
-        "content_as_list": (
-            "logprobs.concatenate_to_content",
-            "response.schema",
-            "response_format.json_object",
-            "response_format.json_schema",
-            "sdk.structured_output",
-            "stream.matches_non_streamed",
-            "tools.round_trip",
-        ),
-        "finish_reason_eos": (
-            "max_completion_tokens.finish_length",
-            "max_tokens.finish_length",
-            "response.schema",
-            "stop.halts_generation",
-            "tools.finish_reason",
-        ),
-        "non_json_event": ("sdk.stream_tools",),
-        "chunk_bad_delta": (
-            "response_format.json_object",
-            "response_format.json_schema",
-            "sdk.stream",
-            "stop.halts_generation",
-            "stream.matches_non_streamed",
-        ),
-        "wrong_chunk_object": (
-            "sdk.stream_tools",
-            "stream.chunk_schema",
-        ),
-        "no_role": ("n.stream_choices",),
-        "no_finish_reason": (
-            "max_completion_tokens.finish_length",
-            "max_tokens.finish_length",
-            "n.stream_choices",
-            "sdk.stream",
-            "tools.stream_finish_reason",
-        ),
-        "two_finish_reasons": (
-            "stream.finish_reason_last",
-            "tools.stream_finish_reason",
-        ),
-        "content_after_finish": (
-            "logprobs.streamed_per_chunk",
-            "response_format.json_object",
-            "response_format.json_schema",
-            "stop.halts_generation",
-            "stream.matches_non_streamed",
-        ),
-        "unterminated_done": ("stream.terminates_with_done",),
-        "stream_content_differs": (
-            "response_format.json_object",
-            "response_format.json_schema",
-        ),
-        "no_usage": ("n.usage_counts_all_choices",),
-        "usage_over_max_tokens": (
-            "max_completion_tokens.respected",
-            "max_tokens.respected",
-            "n.stream_usage_once",
-            "n.usage_counts_all_choices",
-        ),
-        "usage_chunk_with_choices": (
-            "n.stream_choices",
-            "stream.finish_reason_last",
-            "stream.one_finish_reason",
-        ),
-        "usage_chunk_not_last": ("n.stream_usage_once",),
-        "usage_on_every_chunk": (
-            "n.stream_usage_once",
-            "usage.stream_absent_unrequested",
-        ),
-        "stream_usage_differs": (
-            "max_completion_tokens.respected",
-            "max_tokens.respected",
-            "n.stream_usage_once",
-        ),
-        "detail_envelope": (
-            "errors.auth",
-            "errors.unknown_model",
-        ),
-        "error_as_text": (
-            "errors.auth",
-            "errors.invalid_envelope",
-            "errors.unknown_model",
-        ),
-        "temp0_nondeterministic": (
-            "stream.matches_non_streamed",
-            "usage.stream_matches_non_streamed",
-        ),
-        "stop_left_in_output": ("stop.halts_generation",),
-        "ignore_logprobs": (
-            "logprobs.bytes_match_tokens",
-            "logprobs.concatenate_to_content",
-            "logprobs.streamed_per_chunk",
-            "logprobs.top_logprobs_bounded_sorted",
-            "logprobs.values_valid",
-        ),
-        "logprob_bytes_wrong": ("logprobs.concatenate_to_content",),
-        "ignore_tools": (
-            "sdk.stream_tools",
-            "tools.stream_deltas",
-        ),
-        "tool_call_id_empty": ("tools.stream_deltas",),
-        "arguments_as_object": (
-            "sdk.stream_tools",
-            "tools.stream_deltas",
-        ),
-        "arguments_invalid": ("tools.stream_deltas",),
-        "tool_finish_reason_length": ("sdk.stream_tools",),
-        "models_bare_list": ("models.lists_model",),
-        "content_null": (
-            "logprobs.concatenate_to_content",
-            "messages.audio_input",
-            "messages.image_input",
-            "response_format.json_object",
-            "response_format.json_schema",
-            "sdk.plain_completion",
-            "sdk.structured_output",
-            "stream.matches_non_streamed",
-        ),
-        "refusal_always": ("sdk.structured_output",),
-        "usage_zero": (
-            "messages.audio_input",
-            "messages.image_input",
-            "n.stream_usage_once",
-            "n.usage_counts_all_choices",
-        ),
-        "response_format_prompt_only": ("sdk.structured_output",),
-        "structured_null_content": ("sdk.structured_output",),
-        "tool_delta_wrong_choice": ("sdk.stream_tools",),
-        "json_object_not_object": (
-            "response_format.json_schema",
-            "sdk.structured_output",
-        ),
-        "logprobs_empty": (
-            "logprobs.concatenate_to_content",
-            "logprobs.streamed_per_chunk",
-        ),
-        "logprobs_entry_malformed": ("logprobs.top_logprobs_bounded_sorted",),
-        "completion_tokens_zero": (
-            "n.stream_usage_once",
-            "n.usage_counts_all_choices",
-        ),
-        "usage_counts_as_strings": (
-            "n.stream_usage_once",
-            "n.usage_counts_all_choices",
-            "reasoning.tokens_within_completion",
-            "response.schema",
-            "stream.chunk_schema",
-            "usage.total_is_sum",
-        ),
-        "stream_no_choices": (
-            "max_completion_tokens.finish_length",
-            "max_tokens.finish_length",
-            "n.stream_choices",
-            "response_format.json_object",
-            "response_format.json_schema",
-            "sdk.stream",
-            "sdk.stream_tools",
-            "stream.chunk_object",
-            "stream.matches_non_streamed",
-            "tools.stream_deltas",
-        ),
-        "usage_stream_wrong_object": ("stream.chunk_schema",),
-        "think_tags_in_content": (
-            "logprobs.concatenate_to_content",
-            "logprobs.streamed_per_chunk",
-            "response_format.json_object",
-            "response_format.json_schema",
-            "sdk.structured_output",
-        ),
-        "reasoning_tokens_exceed_completion": ("usage.details_within_totals",),
-        "budget_exhausted_stop": ("max_completion_tokens.finish_length",),
     },
 }
 

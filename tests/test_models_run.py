@@ -70,6 +70,22 @@ def test_key_stays_out_of_every_file(models_run: SuiteRun):
     assert written and not [p for p in written if API_KEY in p.read_text(errors="replace")]
 
 
+def test_children_say_where_the_key_came_from(reference, tmp_path: Path):
+    """The key reaches each child through its environment, yet it came from --api-key: no
+    child may claim it was sent from $OPENAI_API_KEY (the notice a remote endpoint gets)."""
+    reports = tmp_path / "reports"
+    run = run_suite(
+        reports,
+        f"--base-url={reference.origin}/v1",
+        f"--api-key={API_KEY}",
+        BOTH,
+        "-k=usage.present",
+    )
+    outputs = list(reports.rglob("output.txt"))
+    assert run.returncode == 0 and len(outputs) == 2, run.output
+    assert not [p for p in outputs if "$OPENAI_API_KEY" in p.read_text()]
+
+
 def test_baseline_is_diffed_per_model(all_run: SuiteRun):
     for entry in _entries(all_run).values():
         own = json.loads((all_run.reports / entry["results"]).read_text())

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from conformance.checks.messages import _prompt_counts
+from conformance.checks.n import _require_count
 from conformance.checks.response import model_matches
 from conformance.checks.stream import _constant
 from conformance.face.catalog import load_all_checks
@@ -131,3 +133,61 @@ def test_cut_stream_alone_says_no_overlap():
 
 def test_no_cut_stream_no_finding():
     assert cut_streams([_completion("a", 0, 1), _completion("b", 0, 1)]) == []
+
+
+#: Issue 15 item 1's triage: checks that only lean on what another check reports declare it.
+LEANS_ON = {
+    "stream_choices": (
+        "stream.matches_non_streamed",
+        "stream.chunk_object",
+        "n.stream_choices",
+        "sdk.stream",
+        "tools.stream_deltas",
+        "response_format.json_object",
+        "max_tokens.finish_length",
+    ),
+    "prompt_counted": ("messages.image_input", "messages.audio_input"),
+    "usage_counts": (
+        "n.usage_counts_all_choices",
+        "n.stream_usage_once",
+        "usage.completion_tokens_plausible",
+        "usage.prompt_tokens_grow",
+        "reasoning.tokens_within_completion",
+    ),
+    "content_string": (
+        "response_format.json_schema",
+        "logprobs.concatenate_to_content",
+        "stream.matches_non_streamed",
+        "usage.completion_tokens_plausible",
+    ),
+    "logprob_entries": ("logprobs.values_valid", "logprobs.streamed_per_chunk"),
+    "tool_call_made": ("sdk.stream_tools", "tools.stream_deltas"),
+    "error_envelope": ("reasoning.effort_values",),
+    "rejected": ("errors.invalid_envelope",),
+}
+
+
+@pytest.mark.parametrize("premise", LEANS_ON)
+def test_leaning_checks_declare_the_premise(premise, checks):
+    undeclared = [c for c in LEANS_ON[premise] if premise not in checks[c].need_names]
+    assert undeclared == []
+
+
+def _usage(prompt_tokens) -> SimpleNamespace:
+    return SimpleNamespace(usage={"prompt_tokens": prompt_tokens})
+
+
+@pytest.mark.parametrize(
+    ("counts", "seen"),
+    [((10, 10, 10), {10}), ((12, 30, "7"), {12, 30}), ((None,), set())],
+)
+def test_prompt_counts_show_whether_prompts_are_counted(counts, seen):
+    messaged = {i: _usage(c) if c is not None else None for i, c in enumerate(counts)}
+    assert _prompt_counts(messaged) == seen
+
+
+@pytest.mark.parametrize("tokens", [None, "10", True])
+def test_n_usage_without_an_integer_count_is_not_judged(tokens):
+    with pytest.raises(PremiseUnmet, match=r"usage\.present reports it"):
+        _require_count(tokens, "the n > 1 completion")
+    _require_count(10, "the n > 1 completion")

@@ -46,8 +46,9 @@ def _envelope(exchange) -> dict:
     "A request without a valid API key is rejected with 401 and the error envelope.",
     rationale="a key that is not checked is a security hole, whatever the spec says",
     broken_by={
+        "error_as_text": "a JSON body",
         "auth_not_enforced": "expected HTTP 401; got HTTP 200",
-        "detail_envelope": {"wrong_key": "{'detail'"},
+        "detail_envelope": "{'detail'",
     },
 )
 @pytest.mark.parametrize("case", list(AUTH_CASES))
@@ -94,13 +95,22 @@ def test_invalid_is_400(errors, case):
     'Errors carry the envelope {"error": {"message": str, "type": str, "param", "code"}}.',
     rationale="SDKs read error.message from the envelope to raise",
     broken_by={
+        "error_as_text": "a JSON body",
         "detail_envelope": "got {'detail'",
         "error_200": "an HTTP error status; got HTTP 200",
     },
+    needs=(REJECTED,),
 )
 @pytest.mark.parametrize("case", INVALID_CASE_IDS)
 def test_invalid_envelope(errors, case):
     exchange = errors.invalid[case]
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    # accepted (a 2xx answer, no error in it): errors.invalid_is_400 fails that, and there is
+    # no envelope to judge; an error envelope sent with a 2xx is this check's failure
+    REJECTED.require(
+        exchange.status is None or exchange.status >= 300 or "error" in body,
+        describe_status(exchange),
+    )
     expect(
         exchange.status is not None and exchange.status >= 400,
         "an HTTP error status",
@@ -195,7 +205,11 @@ def test_are_json(errors):
     "A model that does not exist gets 404 (or 400) with the error envelope. Single-model "
     "servers often answer with their one model instead, which hides typos: SHOULD.",
     rationale="single-model servers often serve any name; hides typos only",
-    broken_by={"unknown_model_served": "got HTTP 200"},
+    broken_by={
+        "error_as_text": "a JSON body",
+        "detail_envelope": "got {'detail'",
+        "unknown_model_served": "got HTTP 200",
+    },
 )
 def test_unknown_model(errors):
     exchange = errors.unknown_model

@@ -12,9 +12,10 @@ from conformance.exchanges.expect import (
     ok_json,
     ok_stream,
 )
-from conformance.exchanges.logprobs import TOP
+from conformance.exchanges.logprobs import TOP, entries_if_any
 from conformance.exchanges.logprobs import logprob_entries as _entries
 from conformance.verdicts.check import CLIENTS_PARSE, check, expect, not_applicable, short
+from conformance.verdicts.premises import CONTENT_STRING, LOGPROB_ENTRIES
 
 
 def _entry_problems(entry) -> list[str]:
@@ -63,11 +64,12 @@ def test_structure(logprobbed, capabilities):
     capability="logprobs",
     rationale="a positive log probability is not a probability",
     broken_by={"logprob_positive": "('Every', 0.5)"},
+    needs=(LOGPROB_ENTRIES,),
 )
 def test_values(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
     bad = []
-    for entry in _entries(logprobbed["plain"]):
+    for entry in entries_if_any(logprobbed["plain"]):
         for item in [entry, *(entry.get("top_logprobs") or [])]:
             value = item.get("logprob") if isinstance(item, dict) else None
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value > 0:
@@ -83,11 +85,12 @@ def test_values(logprobbed, capabilities):
     capability="logprobs",
     rationale="clients rebuild text from bytes; wrong bytes corrupt it",
     broken_by={"logprob_bytes_wrong": "('Every', [69, 0, 118"},
+    needs=(LOGPROB_ENTRIES,),
 )
 def test_bytes(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
     bad, judged = [], 0
-    for entry in _entries(logprobbed["plain"]):
+    for entry in entries_if_any(logprobbed["plain"]):
         raw = entry.get("bytes")
         if not isinstance(raw, list):
             continue
@@ -109,13 +112,15 @@ def test_bytes(logprobbed, capabilities):
     "The tokens (their bytes, where a character spans tokens) concatenate to the message content.",
     capability="logprobs",
     rationale="logprobs that describe other text are wrong data",
-    broken_by={"logprobs_tokens_mismatch": "got ' bogus"},
+    broken_by={"logprob_bytes_wrong": "got 'E\\x00v", "logprobs_tokens_mismatch": "got ' bogus"},
+    needs=(LOGPROB_ENTRIES, CONTENT_STRING),
 )
 def test_concatenate(logprobbed, capabilities):
     exchange = logprobbed["plain"]
     capabilities.gate("logprobs", exchange)
-    entries = _entries(exchange)
-    content = message_of(exchange).get("content") or ""
+    entries = entries_if_any(exchange)
+    content = message_of(exchange).get("content")
+    CONTENT_STRING.require(isinstance(content, str), f"content {short(content, 80)}")
     if all(isinstance(e.get("bytes"), list) for e in entries):
         joined = b"".join(bytes(e["bytes"]) for e in entries).decode("utf-8", "replace")
     else:
@@ -130,15 +135,17 @@ def test_concatenate(logprobbed, capabilities):
     capability="logprobs",
     rationale="clients take the first entry as the most likely",
     broken_by={
+        "logprobs_entry_malformed": "sorted by logprob descending; got",
         "top_logprobs_unsorted": "sorted by logprob",
         "top_logprobs_too_many": "-30.0, -30.0",
         "top_logprobs_ignored": "got [('Every', [])",
     },
+    needs=(LOGPROB_ENTRIES,),
 )
 def test_top(logprobbed, capabilities):
     capabilities.gate("logprobs", logprobbed["plain"])
     bad = []
-    for entry in _entries(logprobbed["plain"]):
+    for entry in entries_if_any(logprobbed["plain"]):
         values = [t.get("logprob") for t in entry.get("top_logprobs") or [] if isinstance(t, dict)]
         numeric = [v for v in values if isinstance(v, (int, float))]
         if not values or len(values) > TOP or numeric != sorted(numeric, reverse=True):
@@ -157,11 +164,18 @@ def test_top(logprobbed, capabilities):
     "Streamed, every chunk that carries content carries the logprobs of that content.",
     capability="logprobs",
     rationale="streaming clients attach logprobs per delta",
-    broken_by={"logprobs_missing_in_stream": "missing on chunks [1"},
+    broken_by={
+        "content_after_finish": "missing on chunks [",
+        "logprobs_missing_in_stream": "missing on chunks [1",
+    },
+    needs=(LOGPROB_ENTRIES,),
 )
 def test_streamed(logprobbed, capabilities):
     exchange = logprobbed["stream"]
     capabilities.gate("logprobs", exchange)
+    # no logprobs even without streaming: logprobs.structure's failure, nothing to compare
+    capabilities.gate("logprobs", logprobbed["plain"])
+    entries_if_any(logprobbed["plain"])
     missing, judged = [], 0
     for number, chunk in enumerate(ok_stream(exchange)):
         for choice in choices_of(chunk):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.exchanges.expect import choices_of, ok_stream
 from conformance.exchanges.limits import (
     CHARS_PER_TOKEN_MAX,
     LIMIT,
@@ -17,7 +18,7 @@ from conformance.exchanges.limits import (
     usage_and_finish,
 )
 from conformance.verdicts.check import SILENT, check, expect, short
-from conformance.verdicts.premises import CUT_OUTPUT
+from conformance.verdicts.premises import CUT_OUTPUT, STREAM_CHOICES
 
 
 def limit_check(field):
@@ -68,6 +69,8 @@ def finish_check(field):
         exchange = limited[(field, mode)]
         gate(capabilities, field, exchange)
         usage, finish = usage_and_finish(exchange, mode)
+        if mode == "streamed":  # no choice at all: stream.first_delta_role's failure
+            STREAM_CHOICES.require(any(choices_of(c) for c in ok_stream(exchange)), field)
         tokens = (usage or {}).get("completion_tokens")
         if finish != "length" and not isinstance(tokens, int):
             CUT_OUTPUT.unmet("no usage to tell whether the output reached the limit")
@@ -89,7 +92,11 @@ test_max_tokens_respected = check(
     "max_tokens: The maximum number of tokens that can be generated in the chat completion.",
     capability="max_tokens",
     rationale="the caller's cost bound; " + SILENT,
-    broken_by={"ignore_max_tokens": "<= 5; got 140"},
+    broken_by={
+        "stream_usage_differs": {"streamed": "<= 5; got 6"},
+        "usage_over_max_tokens": "<= 5; got 6",
+        "ignore_max_tokens": "<= 5; got 140",
+    },
 )(limit_check("max_tokens"))
 test_max_tokens_finish_length = check(
     "max_tokens.finish_length",
@@ -98,8 +105,10 @@ test_max_tokens_finish_length = check(
     "reached.",
     capability="max_tokens",
     rationale="clients continue or warn on 'length' only",
-    needs=(CUT_OUTPUT,),
+    needs=(CUT_OUTPUT, STREAM_CHOICES),
     broken_by={
+        "no_finish_reason": {"streamed": "(5 tokens); got None"},
+        "finish_reason_eos": {"non-streamed": "got 'eos'"},
         "ignore_max_tokens": "(140 tokens); got 'stop'",
         "length_reported_as_stop": "(5 tokens); got 'stop'",
     },

@@ -8,7 +8,7 @@ from conformance.exchanges.expect import describe_status, message_of
 from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import check, expect, not_applicable, observe, short
-from conformance.verdicts.premises import CONTENT_STRING
+from conformance.verdicts.premises import CONTENT_STRING, PROMPT_COUNTED
 
 SECRET = "PINEAPPLE"
 INSTRUCTION = f"The secret word is {SECRET}. Reply with only the word {SECRET}."
@@ -232,7 +232,7 @@ def test_name_accepted(messaged):
     "An image_url part (data URI) is accepted and read (it costs prompt tokens against a twin "
     "without it), or cleanly rejected as unsupported.",
     capability="vision",
-    needs=(CONTENT_STRING,),
+    needs=(CONTENT_STRING, PROMPT_COUNTED),
     rationale="accepted images that are not read answer about nothing",
     broken_by={
         "image_500": "got HTTP 500",
@@ -250,7 +250,7 @@ def test_image_input(messaged, capabilities):
     "An input_audio part (base64 WAV) is accepted and read (it costs prompt tokens against a "
     "twin without it), or cleanly rejected as unsupported.",
     capability="audio_input",
-    needs=(CONTENT_STRING,),
+    needs=(CONTENT_STRING, PROMPT_COUNTED),
     rationale="accepted audio that is not read answers about nothing",
     broken_by={
         "audio_500": "got HTTP 500",
@@ -262,17 +262,37 @@ def test_audio_input(messaged, capabilities):
     _media_read(messaged, capabilities, "audio_input", "audio")
 
 
+def _prompt_counts(messaged) -> set[int]:
+    """The prompt_tokens of every answered messages request: different prompts, so a usage
+    that counts prompts shows more than one value."""
+    usages = [getattr(x, "usage", None) for x in messaged.values()]
+    return {u["prompt_tokens"] for u in usages if isinstance(u, dict) and _count(u)}
+
+
+def _count(usage: dict) -> bool:
+    value = usage.get("prompt_tokens")
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _media_read(messaged, capabilities, name: str, kind: str) -> None:
     """Accepted media must be read: the part costs prompt tokens, against a twin without it."""
     key = "vision" if name == "vision" else "audio"
     exchange, twin = messaged[key], messaged["media_twin"]
     capabilities.gate(name, exchange)
     content = message_of(exchange).get("content")
-    CONTENT_STRING.require(content is None or isinstance(content, str), short(content, 80))
+    # content that is never a string (the twin's neither) is response.content_string's failure
+    twin_content = message_of(twin).get("content") if twin.ok else ""
+    CONTENT_STRING.require(
+        isinstance(content, str) or isinstance(twin_content, str), short(content, 80)
+    )
     expect(isinstance(content, str) and content != "", "a text answer", short(content), exchange)
     tokens = [(x.usage or {}).get("prompt_tokens") for x in (exchange, twin)]
     if not all(isinstance(t, int) for t in tokens):
         not_applicable(f"no usage.prompt_tokens to compare with the twin without the {kind}")
+    PROMPT_COUNTED.require(
+        tokens[1] > 0 and len(_prompt_counts(messaged)) > 1,
+        f"prompt_tokens {sorted(_prompt_counts(messaged))} over the messages requests",
+    )
     expect(
         tokens[0] > tokens[1],
         f"more prompt_tokens than the twin without the {kind} part ({tokens[1]})",

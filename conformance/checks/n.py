@@ -8,7 +8,7 @@ from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streame
 from conformance.exchanges.requests import sent_limit
 from conformance.exchanges.sampling import N
 from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
-from conformance.verdicts.premises import N_CHOICES, USAGE_CHUNK
+from conformance.verdicts.premises import N_CHOICES, STREAM_CHOICES, USAGE_CHUNK, USAGE_COUNTS
 
 
 @check(
@@ -18,7 +18,11 @@ from conformance.verdicts.premises import N_CHOICES, USAGE_CHUNK
     "n entries with index 0..n-1.",
     capability="n",
     rationale="n is the caller's request; one choice for n=2 is a silent wrong answer",
-    broken_by={"ignore_n": "got [0]"},
+    broken_by={
+        "index_as_string": "got ['0', '1']",
+        "index_from_one": "got [1, 2]",
+        "ignore_n": "got [0]",
+    },
 )
 def test_n_choices(sampled, capabilities):
     capabilities.gate("n", sampled["n"])
@@ -42,15 +46,20 @@ def test_n_choices(sampled, capabilities):
     capability="n",
     rationale=SSE_CLIENTS,
     broken_by={
+        "usage_chunk_with_choices": "exactly one finish_reason; got [",
+        "no_finish_reason": "exactly one finish_reason; got []",
+        "no_role": "first delta with role",
         "two_finish_reasons": "exactly one finish_reason; got [",
         "ignore_n": "deltas for choice 1; got none",
         "n_stream_role_only_first": "choice 1: first delta with role",
     },
+    needs=(STREAM_CHOICES,),
 )
 def test_n_stream_choices(sampled, capabilities):
     exchange = sampled["n_stream"]
     capabilities.gate("n", exchange)
     chunks = ok_stream(exchange)
+    STREAM_CHOICES.require(any(choices_of(c) for c in chunks), f"the n={N} stream")
     for index in range(N):
         entries = [c for chunk in chunks for c in choices_of(chunk) if c.get("index") == index]
         expect(bool(entries), f"deltas for choice {index}", "none", exchange)
@@ -76,9 +85,17 @@ def test_n_stream_choices(sampled, capabilities):
     "usage.completion_tokens counts the tokens of every choice: with n=2 and both choices cut "
     "at max_tokens, it is n x max_tokens.",
     capability="n",
-    needs=(N_CHOICES,),
+    needs=(N_CHOICES, USAGE_COUNTS),
     rationale="billing and budgets read completion_tokens",
-    broken_by={"usage_counts_one_choice": "(every choice counted); got 5"},
+    broken_by={
+        "completion_tokens_one": "(every choice counted); got 1",
+        "usage_off_by_one_when_cut": "(every choice counted); got 9",
+        "constant_usage": "(every choice counted); got 5",
+        "completion_tokens_zero": "(every choice counted); got 0",
+        "usage_zero": "(every choice counted); got 0",
+        "usage_over_max_tokens": "(every choice counted); got 11",
+        "usage_counts_one_choice": "(every choice counted); got 5",
+    },
 )
 def test_n_usage(sampled, capabilities):
     exchange = sampled["n"]
@@ -86,6 +103,7 @@ def test_n_usage(sampled, capabilities):
     choices = choices_of(ok_json(exchange))
     N_CHOICES.require(len(choices) == N, f"n={N} gave {len(choices)}")
     tokens = (exchange.usage or {}).get("completion_tokens")
+    _require_count(tokens, "the n > 1 completion")
     expected, exact = _n_tokens(
         [(c.get("finish_reason"), (c.get("message") or {}).get("content")) for c in choices],
         sent_limit(exchange)[1],
@@ -95,6 +113,15 @@ def test_n_usage(sampled, capabilities):
         f"completion_tokens {'==' if exact else '>='} {expected} (every choice counted)",
         short(tokens),
         exchange,
+    )
+
+
+def _require_count(tokens: Any, where: str) -> None:
+    """A missing or non-integer completion_tokens is usage.present's verdict (or the chunk
+    schema's), not a miscount of the choices: nothing to compare, not applicable."""
+    USAGE_COUNTS.require(
+        isinstance(tokens, int) and not isinstance(tokens, bool),
+        f"completion_tokens {short(tokens)} on {where}",
     )
 
 
@@ -116,8 +143,17 @@ def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
     "last, for the whole request (every choice), not one per choice.",
     capability="n",
     rationale="clients sum or take the one usage chunk; several double-bill",
-    needs=(N_CHOICES, USAGE_CHUNK),
+    needs=(N_CHOICES, USAGE_CHUNK, USAGE_COUNTS),
     broken_by={
+        "completion_tokens_one": "(every choice counted); got 1",
+        "usage_off_by_one_when_cut": "(every choice counted); got 9",
+        "constant_usage": "(every choice counted); got 5",
+        "completion_tokens_zero": "(every choice counted); got 0",
+        "usage_zero": "(every choice counted); got 0",
+        "stream_usage_differs": "(every choice counted); got 11",
+        "usage_over_max_tokens": "(every choice counted); got 11",
+        "usage_on_every_chunk": "one usage chunk, the last; got usage on chunks [0, 1",
+        "usage_chunk_not_last": "one usage chunk, the last; got usage on chunks [",
         "usage_chunk_per_choice": "one usage chunk, the last; got usage on",
         "usage_counts_one_choice": "(every choice counted); got 5",
     },
@@ -143,6 +179,7 @@ def test_n_stream_usage(sampled, capabilities):
     pairs = [(finishes.get(i), streamed_content(chunks, i)) for i in range(N)]
     expected, exact = _n_tokens(pairs, sent_limit(exchange)[1])
     tokens = chunks[-1]["usage"].get("completion_tokens")
+    _require_count(tokens, "the n > 1 stream")
     expect(
         tokens == expected if exact else isinstance(tokens, int) and tokens >= expected,
         f"completion_tokens {'==' if exact else '>='} {expected} (every choice counted)",

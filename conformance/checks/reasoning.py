@@ -31,7 +31,12 @@ from conformance.exchanges.expect import (
 from conformance.exchanges.requests import chat_body, sent_limit, with_limit
 from conformance.transport.client import Exchange, RequestSpec
 from conformance.verdicts.check import CLEAN_400, check, expect, not_applicable, short
-from conformance.verdicts.premises import REASONING_SEEN, SSE_STREAM, USAGE_COUNTS
+from conformance.verdicts.premises import (
+    ERROR_ENVELOPE,
+    REASONING_SEEN,
+    SSE_STREAM,
+    USAGE_COUNTS,
+)
 
 THINK_TAGS = ("<think>", "</think>")
 #: A budget far below any reasoning a reasoning model does before answering.
@@ -74,7 +79,7 @@ def _reasoning_tokens(usage: Any) -> int | None:
     "completion_tokens_details.reasoning_tokens breaks completion_tokens down: reasoning "
     "tokens are part of the completion tokens, so never more than them.",
     rationale="a detail above its total is a wrong bill",
-    needs=(REASONING_SEEN,),
+    needs=(REASONING_SEEN, USAGE_COUNTS),
     broken_by={"reasoning_tokens_exceed_completion": "> completion_tokens"},
 )
 def test_tokens_within_completion(thinking):
@@ -86,8 +91,13 @@ def test_tokens_within_completion(thinking):
             continue
         judged += 1
         completion = usage.get("completion_tokens")
+        # a count that is no integer is usage.present's verdict: nothing to compare
+        USAGE_COUNTS.require(
+            isinstance(completion, int) and not isinstance(completion, bool),
+            f"completion_tokens {short(completion)} in '{exchange.label}'",
+        )
         expect(
-            isinstance(completion, int) and reasoning <= completion,
+            reasoning <= completion,
             "reasoning_tokens <= completion_tokens",
             f"reasoning_tokens {reasoning} > completion_tokens {short(completion)} "
             f"in '{exchange.label}'",
@@ -104,6 +114,7 @@ def test_tokens_within_completion(thinking):
     "by model). A value the model does not support is rejected with a 400 naming "
     "reasoning_effort, never a server error.",
     rationale=CLEAN_400,
+    needs=(ERROR_ENVELOPE,),
     broken_by={
         "reasoning_effort_500": {"none": "HTTP 500", "xhigh": "HTTP 500", "max": "HTTP 500"},
         "reasoning_effort_unnamed_400": "HTTP 400, naming nothing",
@@ -114,6 +125,13 @@ def test_effort_values(reasoned, effort):
     exchange = reasoned[effort]
     if exchange.ok:
         return
+    # a 400 without an error envelope names nothing because it has no param to read: that is
+    # errors.invalid_envelope's failure, not a rejection of the wrong parameter
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    ERROR_ENVELOPE.require(
+        exchange.status != 400 or isinstance(body.get("error"), dict),
+        short(exchange.body[:120]),
+    )
     expect(
         rejection_names(exchange, ("reasoning_effort",)),
         f"HTTP 200, or a 400 naming reasoning_effort for reasoning_effort={effort!r}",

@@ -37,7 +37,16 @@ def test_content_type_json(shared):
     "MUST",
     "The response validates against CreateChatCompletionResponse (OpenAI OpenAPI spec).",
     rationale="the contract typed clients are generated from",
-    broken_by={"index_as_string": "'0' is not of type 'integer'"},
+    broken_by={
+        "usage_counts_as_strings": "usage.completion_tokens: '",
+        "finish_reason_eos": "'eos' is not one of",
+        "content_as_list": "choices[0].message.content: [{'type': 'text'",
+        "wrong_role": "'model' is not one of ['assistant']",
+        "missing_model": "'model' is a required property",
+        "float_created": "created: ",
+        "wrong_object": "'text_completion' is not one of ['chat.completion']",
+        "index_as_string": "'0' is not of type 'integer'",
+    },
 )
 def test_schema(shared):
     errors = schema_errors(ok_json(shared.plain), "response")
@@ -134,7 +143,7 @@ def test_model_present(shared):
     "MUST",
     "choices[].index: The index of the choice in the list of choices (0..n-1).",
     rationale=CLIENTS_PARSE,
-    broken_by={"index_from_one": "got [1]"},
+    broken_by={"index_as_string": "got ['0']", "index_from_one": "got [1]"},
 )
 def test_choice_indices(shared):
     choices = choices_of(ok_json(shared.plain))

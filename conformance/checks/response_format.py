@@ -26,6 +26,7 @@ from conformance.exchanges.expect import (
 from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
+from conformance.verdicts.premises import CONTENT_STRING, STREAM_CHOICES
 
 SCHEMA = {
     "type": "object",
@@ -101,10 +102,19 @@ def answer_of(exchange, mode) -> tuple[str | None, str | None, str | None]:
     return message.get("content"), (refusal if isinstance(refusal, str) else None), finish
 
 
-def _parsed(exchange, mode):
+def _parsed(exchange, mode, plain):
+    if mode != "non-streamed":  # a stream of no choice: stream.first_delta_role's failure
+        chunks = ok_stream(exchange)
+        STREAM_CHOICES.require(any(choices_of(c) for c in chunks), exchange.label)
     content, refusal, finish = answer_of(exchange, mode)
     if content is None and refusal:
         not_applicable(f"the model refused, as structured output allows: {short(refusal, 120)}")
+    # no string content even without response_format: response.content_string's failure
+    plain_content = message_of(plain).get("content") if plain.ok else ""
+    CONTENT_STRING.require(
+        isinstance(content, str) or isinstance(plain_content, str),
+        f"content {short(content, 80)}, and {short(plain_content, 80)} without response_format",
+    )
     expect(
         isinstance(content, str),
         "content (or content null with a refusal string)",
@@ -155,17 +165,21 @@ def _record_effect(capabilities, kind: str, exchange, mode) -> None:
     capability="json_object",
     rationale="the caller parses the output; " + SILENT,
     broken_by={
+        "stream_content_differs": {"streamed": "content that parses as JSON"},
+        "content_after_finish": {"streamed": " late'"},
+        "chunk_bad_delta": {"streamed": "content that parses as JSON"},
         "ignore_json_mode": "content that parses as JSON; got '",
         "response_format_prompt_only": "content that parses as JSON; got '",
         "json_object_not_object": "a JSON object; got [",
     },
+    needs=(CONTENT_STRING, STREAM_CHOICES),
 )
 @pytest.mark.parametrize("mode", MODES)
-def test_json_object(structured, capabilities, mode):
+def test_json_object(structured, shared, capabilities, mode):
     exchange = structured[("json_object", mode)]
     capabilities.gate("json_object", exchange)
     _record_effect(capabilities, "json_object", exchange, mode)
-    value = _parsed(exchange, mode)
+    value = _parsed(exchange, mode, shared.plain)
     expect(isinstance(value, dict), "a JSON object", short(value), exchange)
 
 
@@ -177,6 +191,10 @@ def test_json_object(structured, capabilities, mode):
     capability="json_schema",
     rationale="the caller parses the output; " + SILENT,
     broken_by={
+        "json_object_not_object": "is not of type 'object'",
+        "stream_content_differs": {"streamed": "content that parses as JSON"},
+        "content_after_finish": {"streamed": " late'"},
+        "chunk_bad_delta": {"streamed": "content that parses as JSON"},
         "ignore_json_schema": "valid against the schema; got {'answer'",
         "response_format_prompt_only": "content that parses as JSON; got '",
         "structured_null_content": {
@@ -184,13 +202,14 @@ def test_json_object(structured, capabilities, mode):
             "streamed": "parses as JSON; got ''",
         },
     },
+    needs=(CONTENT_STRING, STREAM_CHOICES),
 )
 @pytest.mark.parametrize("mode", MODES)
-def test_json_schema(structured, capabilities, mode):
+def test_json_schema(structured, shared, capabilities, mode):
     exchange = structured[("json_schema", mode)]
     capabilities.gate("json_schema", exchange)
     _record_effect(capabilities, "json_schema", exchange, mode)
-    value = _parsed(exchange, mode)
+    value = _parsed(exchange, mode, shared.plain)
     errors = [e.message for e in Draft202012Validator(SCHEMA).iter_errors(value)]
     expect(
         not errors, "content valid against the schema", f"{short(value)}: {errors[:3]}", exchange

@@ -14,14 +14,20 @@ from typing import Any
 import pytest
 
 from conformance.api import dialect
+from conformance.exchanges.expect import choices_of, ok_stream
 from conformance.exchanges.requests import PROMPT, chat_body
 from conformance.transport.client import RequestSpec, shape_of
 from conformance.verdicts.check import check, expect, short
+from conformance.verdicts.premises import STREAM_CHOICES, TOOL_CALL_MADE
 
 openai = pytest.importorskip("openai", reason="the openai SDK is not installed")
 pydantic = pytest.importorskip("pydantic")
 
-from conformance.checks.tools import WEATHER  # noqa: E402 - after the importorskip guards
+from conformance.checks.tools import (  # noqa: E402 - after the importorskip guards
+    WEATHER,
+    _forced_calls,
+    tooled,  # noqa: F401 - the fixture: the forced call without the SDK and streaming
+)
 
 
 class Place(pydantic.BaseModel):
@@ -128,7 +134,11 @@ def _sdk_args(body: dict[str, Any]) -> dict[str, Any]:
     "client.chat.completions.create() returns a completion whose first choice holds an "
     "assistant message with string content.",
     rationale="the client most users run must work",
-    broken_by={"content_as_list": "content a string; got ChatCompletionMessage(content=["},
+    broken_by={
+        "content_null": "ChatCompletionMessage(content=None",
+        "wrong_role": "role='model'",
+        "content_as_list": "content a string; got ChatCompletionMessage(content=[",
+    },
 )
 def test_plain_completion(sdk, endpoint, capabilities):
     body = _body(endpoint)
@@ -158,9 +168,14 @@ def test_plain_completion(sdk, endpoint, capabilities):
     "with a finish_reason.",
     capability="streaming",
     rationale="the client most users run must work",
-    broken_by={"non_json_event": "JSONDecodeError"},
+    broken_by={
+        "chunk_bad_delta": "TypeError",
+        "no_finish_reason": "finish_reason None",
+        "non_json_event": "JSONDecodeError",
+    },
+    needs=(STREAM_CHOICES,),
 )
-def test_stream(sdk, endpoint, capabilities):
+def test_stream(sdk, endpoint, capabilities, shared):
     body = _body(endpoint, stream=True)
 
     def run():
@@ -175,6 +190,10 @@ def test_stream(sdk, endpoint, capabilities):
         return "".join(parts), finish
 
     content, finish = _call(endpoint, capabilities, "streaming", body, run)
+    if not content and finish is None and shared.stream.ok:
+        # the same stream without the SDK has no choice either: stream.first_delta_role's fail
+        chunks = ok_stream(shared.stream)
+        STREAM_CHOICES.require(any(choices_of(c) for c in chunks), shared.stream.label)
     _expect(
         endpoint,
         body,
@@ -191,9 +210,18 @@ def test_stream(sdk, endpoint, capabilities):
     "with JSON arguments.",
     capability="tools",
     rationale="the client most users run must work",
-    broken_by={"tool_delta_without_index": "TypeError"},
+    broken_by={
+        "tool_delta_wrong_choice": "expected JSON arguments; got ''",
+        "tool_finish_reason_length": "LengthFinishReasonError",
+        "arguments_as_object": "expected JSON arguments",
+        "stream_no_choices": "AssertionError",
+        "wrong_chunk_object": "AssertionError",
+        "non_json_event": "JSONDecodeError",
+        "tool_delta_without_index": "TypeError",
+    },
+    needs=(TOOL_CALL_MADE,),
 )
-def test_stream_tools(sdk, endpoint, capabilities):
+def test_stream_tools(sdk, endpoint, capabilities, tooled):  # noqa: F811
     capabilities.skip_if_absent("tools")
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
     body = _body(
@@ -208,6 +236,8 @@ def test_stream_tools(sdk, endpoint, capabilities):
     final = _call(endpoint, capabilities, "tools", {**body, "stream": True}, run)
     calls = final.choices[0].message.tool_calls or [] if final.choices else []
     sent = {**body, "stream": True}
+    if not calls:  # no call even without the SDK: tools.forced_call's failure (a premise)
+        _forced_calls(tooled, capabilities, "required")
     _expect(endpoint, sent, bool(calls), "at least one accumulated tool call", short(final))
     arguments = calls[0].function.arguments
     try:
@@ -223,7 +253,15 @@ def test_stream_tools(sdk, endpoint, capabilities):
     "instance of that model.",
     capability="json_schema",
     rationale="the client most users run must work",
-    broken_by={"ignore_json_schema": "ValidationError"},
+    broken_by={
+        "json_object_not_object": "Input should be an object",
+        "response_format_prompt_only": "ValidationError",
+        "structured_null_content": "a parsed Place instance; got None",
+        "refusal_always": "a parsed Place instance; got None",
+        "content_null": "a parsed Place instance; got None",
+        "content_as_list": "ValidationError",
+        "ignore_json_schema": "ValidationError",
+    },
 )
 def test_structured_output(sdk, endpoint, capabilities):
     capabilities.skip_if_absent("json_schema")

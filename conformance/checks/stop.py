@@ -161,7 +161,16 @@ def test_excluded(stopped, capabilities, case):
     capability="stop",
     rationale="the caller's cut-off; " + SILENT,
     needs=(FINISHED_STREAM,),
-    broken_by={"ignore_stop": "content '1, 2, 3, 4, 5, 6, 7, 8"},
+    broken_by={
+        "content_after_finish": {"streamed": " late'"},
+        "chunk_bad_delta": {"streamed": "content ', 2, 3"},
+        "stop_left_in_output": "10, 11'",
+        "finish_reason_eos": {
+            "array": "got finish_reason 'eos'",
+            "string": "got finish_reason 'eos'",
+        },
+        "ignore_stop": "content '1, 2, 3, 4, 5, 6, 7, 8",
+    },
 )
 @pytest.mark.parametrize("case", list(CASES))
 def test_halts(stopped, capabilities, case):
@@ -169,7 +178,7 @@ def test_halts(stopped, capabilities, case):
     content, finish = _output(exchange, case)
     # a stream that ends without any finish_reason was cut, not stopped: where it ended says
     # nothing about stop (the run-level cut-stream finding names it)
-    FINISHED_STREAM.require(finish is not None or not CASES[case].get("stream"), exchange.label)
+    FINISHED_STREAM.require(finish is not None or not CASES[case][2], exchange.label)
     twin = stopped[("twin", 1)]
     whole = _twin_text(twin) or ""
     expected = whole[:cut]

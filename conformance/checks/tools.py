@@ -19,7 +19,7 @@ from conformance.exchanges.expect import (
 from conformance.exchanges.requests import Planned, chat_body, send_batch
 from conformance.transport.client import RequestSpec
 from conformance.verdicts.check import SILENT, check, expect, not_applicable, short
-from conformance.verdicts.premises import TOOL_CALL_MADE
+from conformance.verdicts.premises import STREAM_CHOICES, TOOL_CALL_MADE
 
 WEATHER = {
     "type": "function",
@@ -257,6 +257,7 @@ def test_arguments(tooled, capabilities, case):
     rationale="clients run tools when finish_reason is tool_calls",
     needs=(TOOL_CALL_MADE,),
     broken_by={
+        "finish_reason_eos": "got 'eos'",
         "tool_finish_reason_stop": {"required": "got 'stop'"},
         "tool_finish_reason_length": "got 'length'",
     },
@@ -294,6 +295,8 @@ def test_choice_none(tooled, capabilities):
     rationale="clients run tools when finish_reason is tool_calls",
     needs=(TOOL_CALL_MADE,),
     broken_by={
+        "two_finish_reasons": "got ['tool_calls', 'tool_calls']",
+        "no_finish_reason": "got []",
         "tool_finish_reason_stop": "got ['stop']",
         "tool_finish_reason_length": "got ['length']",
     },
@@ -322,17 +325,26 @@ def test_stream_finish_reason(tooled, capabilities):
     capability="tools",
     rationale="streaming clients assemble calls from fragments by index",
     broken_by={
+        "arguments_invalid": "do not match the parameters",
+        "arguments_as_object": "fragments concatenate to valid arguments",
+        "tool_call_id_empty": "id, type and function.name on the first fragment",
         "tool_delta_without_index": "an integer index on every tool_calls delta",
         "tool_delta_without_id": "got {'index': 0, 'type': 'function'",
         "tool_delta_without_type": "got {'index': 0, 'id': 'call_",
         "tool_delta_wrong_choice": "choice 0 call 0: fragments concatenate to valid arguments",
         "tool_delta_without_name": "'function': {'arguments': ''}}",
     },
+    needs=(TOOL_CALL_MADE, STREAM_CHOICES),
 )
 def test_stream_deltas(tooled, capabilities):
     exchange = tooled["stream"]
     capabilities.gate("tools", exchange)
-    problems = stream_call_problems(ok_stream(exchange))
+    chunks = ok_stream(exchange)
+    # a stream of no choice (stream.first_delta_role), or a model that makes no call even
+    # without streaming (tools.forced_call): no deltas to judge
+    STREAM_CHOICES.require(any(choices_of(c) for c in chunks), exchange.label)
+    _forced_calls(tooled, capabilities, "required")
+    problems = stream_call_problems(chunks)
     if problems:
         expect(False, *problems[0], exchange)
 
@@ -404,6 +416,7 @@ def test_parallel_false(tooled, capabilities):
     broken_by={
         "tool_history_rejected": "accepted back; got HTTP 400",
         "content_null": "an answer (content string)",
+        "content_as_list": "an answer (content string); got {'role': 'assistant', 'content': [",
     },
 )
 def test_round_trip(tooled, capabilities):

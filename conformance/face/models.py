@@ -32,7 +32,7 @@ from conformance.face import models_plan, models_report, reporting, runner
 from conformance.face.models_plan import Plan
 from conformance.face.models_report import ModelRun
 from conformance.face.report_page import LABELS
-from conformance.face.settings import Settings
+from conformance.face.settings import KEY_SOURCE_ENV, Settings
 from conformance.reference import ReferenceConfig, ReferenceServer
 from conformance.transport.client import Exchange, RequestSpec, Transport
 from conformance.verdicts.evidence import Redactor, redact_url
@@ -195,6 +195,8 @@ class SeveralModels:
 
     def _env(self) -> dict[str, str]:
         extra = {"OPENAI_BASE_URL": self.settings.base_url} if self.settings.base_url else {}
+        if self.settings.key_source:
+            extra[KEY_SOURCE_ENV] = self.settings.key_source
         return runner.child_env(extra, self.settings.api_key)
 
     def _start(self, run: ModelRun, per_model: int) -> subprocess.Popen:

@@ -30,7 +30,7 @@ from conformance.exchanges import limits, logprobs, sampling, shared
 from conformance.exchanges.expect import model_ids
 from conformance.face import models, reporting
 from conformance.face.entry import ALIAS_PREFIX
-from conformance.face.settings import SETTINGS, Settings
+from conformance.face.settings import KEY_SOURCE_ENV, SETTINGS, Settings
 from conformance.reference import DEFAULT_MODEL, ReferenceConfig, ReferenceServer
 from conformance.reference.faults import parse_names
 from conformance.transport.client import Limits, RequestSpec, Transport
@@ -270,7 +270,9 @@ def _api_key(config: pytest.Config) -> tuple[str | None, str | None]:
     if given is not None:
         return (given, "option") if given else (None, None)
     from_env = os.environ.get("OPENAI_API_KEY") or None
-    return from_env, ("environment" if from_env else None)
+    inherited = os.environ.get(KEY_SOURCE_ENV)  # a child of a several-models run
+    source = inherited if inherited in ("option", "environment") else "environment"
+    return from_env, (source if from_env else None)
 
 
 def key_notice(settings: Settings) -> str | None:

@@ -12,6 +12,10 @@ import pytest
 from conformance.api.capabilities import Capabilities
 from conformance.transport.client import Limits
 
+#: Set by a parent run (several models) in its children's environment: where the key it
+#: passes them as OPENAI_API_KEY really came from, so a child's notice tells the truth.
+KEY_SOURCE_ENV = "CHATCOMPAT_KEY_SOURCE"
+
 
 @dataclass
 class Settings:
@@ -28,7 +32,7 @@ class Settings:
     capabilities: Capabilities = field(default_factory=Capabilities)
     write_reports: bool = True
     #: Where the key came from: "option", "environment" or None (no key is sent).
-    key_source: str | None = None
+    key_source: str | None = None  # 'option' or 'environment' (KEY_SOURCE_ENV in children)
 
     @property
     def embedded(self) -> bool:

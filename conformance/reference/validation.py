@@ -308,9 +308,9 @@ def validate_request(body: dict[str, Any], faults: frozenset[str] = frozenset())
         )
     _check_messages(body)
     for name, low, high in RANGES:
-        if "accept_out_of_range" in faults:
-            break
-        if "reject_in_range" in faults:  # the classic off-by-one: exclusive bounds
+        if "accept_out_of_range" in faults:  # the bounds only: a string is still no number
+            low, high = float("-inf"), float("inf")
+        elif "reject_in_range" in faults:  # the classic off-by-one: exclusive bounds
             low, high = low + 1e-9, high - 1e-9
         _range(body, name, low, high)
     _range(body, "n", 1, 128, integer=True)

@@ -143,3 +143,17 @@ USAGE_COUNTS = Premise(
     "no usage object with integer token counts to compare",
     "usage.present",
 )
+
+
+# --- issue 15 item 1, the global assertion's triage ---
+PROMPT_COUNTED = Premise(
+    "prompt_counted",
+    "the usage does not count the prompt (prompt_tokens zero, or the same for every prompt), "
+    "so what a part of the prompt costs cannot be seen",
+    "usage.prompt_tokens_grow",
+)
+STREAM_CHOICES = Premise(
+    "stream_choices",
+    "the stream carried no choice delta to read",
+    "stream.first_delta_role",
+)
