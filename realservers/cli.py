@@ -4,10 +4,15 @@
     python -m realservers run llamacpp --update-expectations --repeat 3
     python -m realservers doc                                # docs/compatibility.md
     python -m realservers run litellm -- -k errors.          # extra pytest args
+    python -m realservers rerecord litellm                   # re-record, print the diff
+    python -m realservers matrix [--servers a b]             # docs/matrix/ (nox -s matrix)
+    python -m realservers matrix --render-only               # re-label and re-render only
 
 ``run`` exits 0 when every verdict matches ``expectations/<target>.toml``, 1 when one
 differs (the diff is printed), 2 when the suite gave no verdicts, 3 when the server did not
-start. The nox sessions ``real-<target>`` call this, passing their arguments through.
+start. The nox sessions ``real-<target>`` call this, passing their arguments through;
+``rerecord`` is ``run --update-expectations`` that also prints what changed in the file;
+``matrix`` is :mod:`realservers.matrix`.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from realservers import compat_doc, expectations
+from realservers.expectations import run_facts
 from realservers.process import ServerStartError
 from realservers.suite_runner import SuiteRun, SuiteRunError, run_suite
 from realservers.targets import TARGETS, start_target
 
 EXIT_MISMATCH, EXIT_NO_VERDICTS, EXIT_NO_SERVER = 1, 2, 3
-RUN_KEYS = ("title", "finished_at", "suite_wall_seconds", "requests", "total_tokens")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,23 +51,41 @@ def _parser() -> argparse.ArgumentParser:
         help="run the suite N times on one server; verdicts that vary become 'unstable'",
     )
     run.add_argument("--docs", type=Path, default=compat_doc.DEFAULT_OUT)
+    rerecord = sub.add_parser(
+        "rerecord", help="re-record one server's expectations and print the diff for triage"
+    )
+    rerecord.add_argument("target", choices=sorted(TARGETS))
+    rerecord.add_argument("--reports-dir", type=Path, help="default: reports/<target>")
+    rerecord.add_argument("--expectations", type=Path, help="default: expectations/<target>.toml")
+    rerecord.add_argument("--repeat", type=int, default=1, help="as for run")
+    rerecord.add_argument("--docs", type=Path, default=compat_doc.DEFAULT_OUT)
+    _matrix_parser(sub)
     doc = sub.add_parser("doc", help="regenerate docs/compatibility.md from expectations/")
     doc.add_argument("--expectations-dir", type=Path, default=compat_doc.DEFAULT_EXPECTATIONS)
     doc.add_argument("--out", type=Path, default=compat_doc.DEFAULT_OUT)
     return parser
 
 
-def run_facts(run: dict[str, Any]) -> dict[str, Any]:
-    """The ``[run]`` table of an expectation file: what was tested and what it cost."""
-    facts = run.get("facts", {})
-    out: dict[str, Any] = {k: run[k] for k in RUN_KEYS if run.get(k) is not None}
-    out["version"] = facts.get("version", "")
-    out["versions"] = facts.get("versions", {})
-    out["model"] = facts.get("model", {})
-    out["settings"] = facts.get("settings", {})
-    out["startup_seconds"] = facts.get("startup_seconds", 0.0)
-    out["counts"] = {k: v for k, v in run.get("counts", {}).items() if v}
-    return out
+def _matrix_parser(sub: Any) -> None:
+    from realservers import matrix
+
+    m = sub.add_parser("matrix", help="run every real server and write docs/matrix/")
+    m.add_argument("--servers", nargs="*", choices=sorted(TARGETS), help="default: all")
+    m.add_argument("--lanes", type=int, help="1 = one server at a time; default: by cores")
+    m.add_argument("--out", type=Path, default=matrix.DEFAULT_OUT)
+    m.add_argument("--reports-dir", type=Path, default=matrix.DEFAULT_REPORTS)
+    m.add_argument("--expectations-dir", type=Path, default=matrix.DEFAULT_EXPECTATIONS)
+    m.add_argument("--docs", type=Path, default=compat_doc.DEFAULT_OUT)
+    m.add_argument(
+        "--update-expectations",
+        action="store_true",
+        help="also merge each run into expectations/<server>.toml (TODO for new verdicts)",
+    )
+    m.add_argument(
+        "--render-only",
+        action="store_true",
+        help="run nothing: re-label stored results from expectations/ and rewrite the page",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -92,8 +115,11 @@ def _run(args: argparse.Namespace) -> int:
         exp_path.parent.mkdir(parents=True, exist_ok=True)
         exp_path.write_text(expectations.render(new, target_name))
         print(f"wrote {exp_path}")
-        todo = expectations.problems(new)
-        if todo:
+        if args.command == "rerecord":
+            from realservers.matrix import print_verdict_diff
+
+            print_verdict_diff(target_name, old, new)
+        elif todo := expectations.problems(new):
             print(f"{len(todo)} entries to triage in {exp_path}:\n  " + "\n  ".join(todo))
         compat_doc.write(exp_path.parent, args.docs)
         print(f"wrote {args.docs}")
@@ -123,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         compat_doc.write(args.expectations_dir, args.out)
         print(f"wrote {args.out}")
         return 0
+    if args.command == "matrix":
+        from realservers import matrix
+
+        return matrix.main(args)
+    if args.command == "rerecord":
+        args.update_expectations = True
     return _run(args)
 
 

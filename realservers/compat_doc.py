@@ -26,15 +26,15 @@ DEFAULT_EXPECTATIONS = Path("expectations")
 DEFAULT_OUT = Path("docs/compatibility.md")
 TRIAGE_LABEL = {
     "divergence": "true divergence",
-    "false-alarm": "**false alarm** (suite)",
     "redundant": "true, restates another check",
-    "observation": "observation",
+    "limitation": "known limitation",
+    "suite-issue": "**suite issue**",
 }
 SUMMARY_LABEL = {
     "divergence": "true divergences",
-    "false-alarm": "false alarms of the suite",
     "redundant": "restating another check",
-    "observation": "observations",
+    "limitation": "known limitations",
+    "suite-issue": "suite issues",
 }
 
 
@@ -126,8 +126,10 @@ def render(found: dict[str, ExpectationFile], registry: dict[str, Any] | None = 
         "What the chatcompat suite finds on real OpenAI-compatible servers, run offline on a "
         "2-core CPU machine with the same small model. These are the verdicts CI compares "
         "(`tests/test_real_*.py`); each non-pass is triaged from the raw exchange as a true "
-        "divergence of the server, a false alarm of the suite, or a true but redundant "
-        "consequence of another finding. Verdicts marked `~` depend on sampling or timing "
+        "divergence of the server (or a true but redundant consequence of another finding), "
+        "a known limitation of the server or the small model, or an issue of the suite. "
+        "The same verdicts, servers side by side: [matrix/index.html](matrix/index.html). "
+        "Verdicts marked `~` depend on sampling or timing "
         "and are recorded but not compared. Wall times come from the recording machine and "
         "grow with its load. Refresh with `nox -s real-<server> -- --update-expectations`.",
         "",

@@ -8,10 +8,14 @@ the suite still judges it the same way. The file holds:
 - ``notes``: findings seen in raw exchanges that no check covers yet (kept as written);
 - ``[run]``: facts of the run that produced it (versions, settings, wall time, requests,
   tokens), which ``docs/compatibility.md`` shows;
-- ``[checks]``: ``"id" = "pass"``, or an inline table with ``verdict``, ``why``, optionally
-  ``triage`` (``divergence`` = a true divergence of the server, ``false-alarm`` = the suite is
-  wrong, ``redundant`` = a true consequence of a divergence another check already reports) and
+- ``[checks]``: ``"id" = "pass"``, or an inline table with ``verdict``, ``why``, ``triage``
+  (required for every non-pass: ``divergence`` = a true divergence of the server,
+  ``redundant`` = a true consequence of a divergence another check already reports,
+  ``limitation`` = a known limitation of the server or the small model that leaves nothing
+  to judge or only something to report, ``suite-issue`` = the suite is wrong) and optionally
   ``unstable`` (why the verdict depends on sampling or timing; such checks are not compared).
+  Older files said ``false-alarm`` and ``observation``; they load as ``suite-issue`` and
+  ``limitation``.
 
 Regenerate with ``python -m realservers run <target> --update-expectations`` (or
 ``nox -s real-<target> -- --update-expectations``): existing ``why`` lines are kept for
@@ -38,11 +42,26 @@ __all__ = [
     "merge",
     "problems",
     "render",
+    "run_facts",
+    "staleness",
 ]
 
-OUTCOMES = ("pass", "fail", "warn", "unsupported", "not_applicable", "info", "error", "skipped")
-TRIAGES = ("divergence", "false-alarm", "redundant", "observation")
+OUTCOMES = (
+    "pass",
+    "fail",
+    "warn",
+    "unsupported",
+    "not_applicable",
+    "info",
+    "error",
+    "not_judged",
+    "skipped",
+)
+TRIAGES = ("divergence", "redundant", "limitation", "suite-issue")
+#: Labels of older files, read as today's.
+LEGACY_TRIAGES = {"false-alarm": "suite-issue", "observation": "limitation"}
 TODO = "TODO"
+RUN_KEYS = ("title", "finished_at", "suite_wall_seconds", "requests", "total_tokens")
 
 
 @dataclass
@@ -84,11 +103,15 @@ def load(path: Path) -> ExpectationFile:
             checks[cid] = Expectation(
                 verdict=str(value.get("verdict", "")),
                 why=str(value.get("why", "")),
-                triage=str(value.get("triage", "")),
+                triage=_triage(str(value.get("triage", ""))),
                 unstable=str(value.get("unstable", "")),
             )
     notes = [str(n) for n in data.get("notes", [])]
     return ExpectationFile(run=dict(data.get("run", {})), checks=checks, notes=notes)
+
+
+def _triage(label: str) -> str:
+    return LEGACY_TRIAGES.get(label, label)
 
 
 def render(exp: ExpectationFile, target: str) -> str:
@@ -148,11 +171,20 @@ def problems(exp: ExpectationFile) -> list[str]:
         needs_why = e.verdict != "pass"
         if needs_why and not e.why.strip():
             found.append(f"{cid}: {e.verdict} without a 'why'")
+        if needs_why and not e.triage:
+            found.append(f"{cid}: {e.verdict} without a triage label ({', '.join(TRIAGES)})")
         elif e.why.startswith(TODO) or e.unstable.startswith(TODO):
             found.append(f"{cid}: not triaged yet ({e.why or e.unstable})")
         if "\n" in e.why:
             found.append(f"{cid}: 'why' must be one line")
     return found
+
+
+def staleness(exp: ExpectationFile, catalog: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(check IDs the catalog has and the file misses, IDs the file names that the catalog
+    no longer has): both must be empty, or the file no longer describes the suite."""
+    ids = set(catalog)
+    return sorted(ids - set(exp.checks)), sorted(set(exp.checks) - ids)
 
 
 # -- comparing a run ---------------------------------------------------------------------------
@@ -262,3 +294,16 @@ def merge(
             e.why = f"{TODO}: triage; the suite said: " + " ".join(messages[cid].split())[:200]
         checks[cid] = e
     return ExpectationFile(run=dict(run_facts), checks=checks, notes=list(old.notes))
+
+
+def run_facts(run: dict[str, Any]) -> dict[str, Any]:
+    """The ``[run]`` table of an expectation file: what was tested and what it cost."""
+    facts = run.get("facts", {})
+    out: dict[str, Any] = {k: run[k] for k in RUN_KEYS if run.get(k) is not None}
+    out["version"] = facts.get("version", "")
+    out["versions"] = facts.get("versions", {})
+    out["model"] = facts.get("model", {})
+    out["settings"] = facts.get("settings", {})
+    out["startup_seconds"] = facts.get("startup_seconds", 0.0)
+    out["counts"] = {k: v for k, v in run.get("counts", {}).items() if v}
+    return out

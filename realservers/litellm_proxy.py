@@ -27,8 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from realservers.process import LOOPBACK, ManagedProcess, free_port
+from realservers.venvs import VenvSpec, interpreter_for
 
-__all__ = ["LiteLLMProxy", "LiteLLMUnavailable", "litellm_proxy", "litellm_version"]
+__all__ = [
+    "LITELLM_VENV",
+    "LiteLLMProxy",
+    "LiteLLMUnavailable",
+    "litellm_proxy",
+    "litellm_version",
+]
+
+LITELLM_VERSION = "1.108.7"
+#: Its own environment: litellm[proxy] pins its own pydantic, fastapi, openai, ...
+LITELLM_VENV = VenvSpec("litellm", ((f"litellm[proxy]=={LITELLM_VERSION}",),))
 
 MASTER_KEY_ENV = "CHATCOMPAT_LITELLM_MASTER_KEY"
 UPSTREAM_KEY_ENV = "CHATCOMPAT_LITELLM_UPSTREAM_KEY"
@@ -116,7 +127,7 @@ def litellm_proxy(
     model: str,
     upstream_api_key: str | None = None,
     master_key: str | None = None,
-    python: str = sys.executable,
+    python: str | None = None,
     port: int | None = None,
     workdir: Path | str | None = None,
     upstream_timeout: float = 120.0,
@@ -126,10 +137,12 @@ def litellm_proxy(
     """Start ``litellm --config`` on 127.0.0.1 routing ``model`` upstream; always stop it.
 
     ``master_key`` (default: a fresh random one) is what clients must send; LiteLLM requires
-    it to start with ``sk-``. ``python`` is the interpreter whose environment has LiteLLM.
+    it to start with ``sk-``. ``python`` is the interpreter whose environment has LiteLLM
+    (default: this one if it has the pinned version, else :data:`LITELLM_VENV`).
     Readiness is ``/health/liveliness``, which answers once the app has started (it needs no
     key and does not call the upstream).
     """
+    python = python or interpreter_for(LITELLM_VENV, "litellm", LITELLM_VERSION)
     version = litellm_version(python)
     master_key = master_key or "sk-chatcompat-" + secrets.token_hex(12)
     if not master_key.startswith("sk-"):

@@ -148,9 +148,43 @@ def vllm_target(workdir: Path) -> Iterator[Target]:
         )
 
 
+@contextlib.contextmanager
+def transformers_target(workdir: Path) -> Iterator[Target]:
+    """Hugging Face ``transformers serve`` with the same SmolLM2 weights (HF format, CPU)."""
+    from realservers.transformers_serve import transformers_server
+
+    with transformers_server(workdir=workdir) as server:
+        yield Target(
+            name="transformers",
+            title="transformers serve",
+            base_url=server.base_url,
+            model=server.model,
+            api_key=None,  # it has no key option: the suite sends none
+            facts=server.facts(),
+        )
+
+
+@contextlib.contextmanager
+def fastchat_target(workdir: Path) -> Iterator[Target]:
+    """FastChat's openai_api_server (controller + model worker) with the same SmolLM2."""
+    from realservers.fastchat import fastchat_server
+
+    with fastchat_server(workdir=workdir, api_key=_key()) as server:
+        yield Target(
+            name="fastchat",
+            title="FastChat openai_api_server",
+            base_url=server.base_url,
+            model=server.model,
+            api_key=server.api_key,
+            facts=server.facts(),
+        )
+
+
 TARGETS: dict[str, Callable[[Path], AbstractContextManager[Target]]] = {
     "llamacpp": llamacpp_target,
     "litellm": litellm_target,
+    "transformers": transformers_target,
+    "fastchat": fastchat_target,
     "vllm": vllm_target,
 }
 

