@@ -147,6 +147,8 @@ LEANS_ON = {
         "max_tokens.finish_length",
     ),
     "prompt_counted": ("messages.image_input", "messages.audio_input"),
+    "n_choices": ("n.usage_counts_all_choices",),
+    "n_stream_choices": ("n.stream_usage_once",),  # streamed: named after the stream's check
     "usage_counts": (
         "n.usage_counts_all_choices",
         "n.stream_usage_once",

@@ -8,7 +8,13 @@ from conformance.exchanges.expect import choices_of, ok_json, ok_stream, streame
 from conformance.exchanges.requests import sent_limit
 from conformance.exchanges.sampling import N
 from conformance.verdicts.check import SSE_CLIENTS, check, expect, short
-from conformance.verdicts.premises import N_CHOICES, STREAM_CHOICES, USAGE_CHUNK, USAGE_COUNTS
+from conformance.verdicts.premises import (
+    N_CHOICES,
+    N_STREAM_CHOICES,
+    STREAM_CHOICES,
+    USAGE_CHUNK,
+    USAGE_COUNTS,
+)
 
 
 @check(
@@ -143,7 +149,7 @@ def _n_tokens(choices: list[tuple[Any, Any]], limit: int) -> tuple[int, bool]:
     "last, for the whole request (every choice), not one per choice.",
     capability="n",
     rationale="clients sum or take the one usage chunk; several double-bill",
-    needs=(N_CHOICES, USAGE_CHUNK, USAGE_COUNTS),
+    needs=(N_STREAM_CHOICES, USAGE_CHUNK, USAGE_COUNTS),
     broken_by={
         "completion_tokens_one": "(every choice counted); got 1",
         "usage_off_by_one_when_cut": "(every choice counted); got 9",
@@ -175,7 +181,9 @@ def test_n_stream_usage(sampled, capabilities):
         for choice in choices_of(chunk):
             if choice.get("finish_reason"):
                 finishes[choice.get("index")] = choice["finish_reason"]
-    N_CHOICES.require(len(finishes) >= N, f"n={N} streamed {len(finishes)} finished choice(s)")
+    N_STREAM_CHOICES.require(
+        len(finishes) >= N, f"n={N} streamed {len(finishes)} finished choice(s)"
+    )
     pairs = [(finishes.get(i), streamed_content(chunks, i)) for i in range(N)]
     expected, exact = _n_tokens(pairs, sent_limit(exchange)[1])
     tokens = chunks[-1]["usage"].get("completion_tokens")

@@ -77,6 +77,11 @@ N_CHOICES = Premise(
     "fewer than n choices came back, so there is no usage of n choices to judge",
     "n.choices",
 )
+N_STREAM_CHOICES = Premise(
+    "n_stream_choices",
+    "fewer than n choices finished in the stream, so there is no usage of n choices to judge",
+    "n.stream_choices",
+)
 
 
 # --- premises of issue 15: every verdict for its own reason --------------------------------
