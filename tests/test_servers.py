@@ -313,7 +313,7 @@ def test_merge_keeps_triage_and_flags_what_needs_it() -> None:
     old = _file(
         kept=Expectation("fail", why="spec says X, server sends Y", triage="divergence"),
         flipped=Expectation("warn", why="old reason"),
-        shaky=Expectation("fail", why="timing", unstable="crosses a second"),
+        shaky=Expectation("fail", why="timing", unstable="crosses a second", triage="limitation"),
     )
     old.notes = ["seen in a raw exchange"]
     runs = [
