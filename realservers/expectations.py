@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.face.reporting import (
+    OUTCOMES,  # one list of outcomes: verdicts are recorded as the suite names them
+)
+
 __all__ = [
     "OUTCOMES",
     "Comparison",
@@ -46,17 +50,6 @@ __all__ = [
     "staleness",
 ]
 
-OUTCOMES = (
-    "pass",
-    "fail",
-    "warn",
-    "unsupported",
-    "not_applicable",
-    "info",
-    "error",
-    "not_judged",
-    "skipped",
-)
 TRIAGES = ("divergence", "redundant", "limitation", "suite-issue")
 #: Labels of older files, read as today's.
 LEGACY_TRIAGES = {"false-alarm": "suite-issue", "observation": "limitation"}
