@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from realservers.fastchat_api import KEY_ENV
-from realservers.hf_model import child_env, ensure_hf_model
-from realservers.models import SMOLLM2_135M
+from realservers.hf_model import child_env, ensure_hf_model, model_facts
 from realservers.process import LOOPBACK, ManagedProcess, free_port
 from realservers.venvs import VenvSpec, interpreter_for, package_version
 
@@ -94,12 +93,7 @@ class FastChatServer:
             "server": "FastChat openai_api_server",
             "version": f"FastChat {self.version}",
             "versions": {"fschat": self.version, "transformers": "4.57.6"},
-            "model": {
-                "file": SMOLLM2_135M.filename,
-                "source": f"PyPI wheel {SMOLLM2_135M.requirement}, dequantised to HF format",
-                "sha256": SMOLLM2_135M.sha256,
-                "alias": self.model,
-            },
+            "model": model_facts(self.model),
             "settings": dict(self.settings),
             "startup_seconds": round(self.startup_seconds, 2),
         }

@@ -38,6 +38,16 @@ OFFLINE_ENV = {
 _ROOT = Path(__file__).resolve().parents[1]
 
 
+def model_facts(alias: str) -> dict[str, str]:
+    """What a report says about the model a server loads from the dequantised directory."""
+    return {
+        "file": SMOLLM2_135M.filename,
+        "source": f"PyPI wheel {SMOLLM2_135M.requirement}, dequantised to HF format",
+        "sha256": SMOLLM2_135M.sha256,
+        "alias": alias,
+    }
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a server child: offline, unbuffered, able to ``-m realservers``."""
     env = {**os.environ, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"}
