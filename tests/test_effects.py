@@ -85,6 +85,8 @@ IGNORED: dict[str, tuple[str, tuple[str, ...]]] = {
         "max_completion_tokens",
         ("max_completion_tokens.respected[streamed]",),
     ),
+    "drop_media": ("vision", ("messages.image_input",)),
+    "ignore_logit_bias": ("logit_bias", ("logit_bias.bans_token",)),
 }
 #: fault -> the usage cross-check it must fail.
 USAGE: dict[str, str] = {
@@ -93,7 +95,10 @@ USAGE: dict[str, str] = {
     "prompt_tokens_times_n": "usage.prompt_tokens_once_for_n",
     "completion_tokens_one": "usage.completion_tokens_plausible",
 }
-AREAS = "stop. or n. or logprobs. or tools. or response_format. or seed. or sampling. or max_"
+AREAS = (
+    "stop. or n. or logprobs. or tools. or response_format. or seed. or sampling. or max_"
+    " or messages. or logit_bias."
+)
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,9 @@ EFFECTS: dict[str, str] = {
     "penalties": "a penalty changes an answer that repeats a word",
     "max_tokens": "the output stops at the limit",
     "max_completion_tokens": "the output stops at the limit",
+    "vision": "an image part costs prompt tokens against a twin without it",
+    "audio_input": "an audio part costs prompt tokens against a twin without it",
+    "logit_bias": "a token banned with -100 is never generated (judged where ids show)",
 }
 
 

@@ -49,6 +49,7 @@ def test_logit_bias_bans(endpoint, capabilities, logprobbed):
     exchange = endpoint.transport.send(RequestSpec(f"logit_bias bans token {banned}", json=body))
     capabilities.gate("logit_bias", exchange)
     seen = [e.get("token") for e in entries_if_any(exchange) if e.get("id") == banned]
+    capabilities.effect("logit_bias", not seen, f"token id {banned} banned", exchange)
     expect(
         not seen,
         f"token id {banned} never generated",

@@ -293,6 +293,9 @@ def _media_read(messaged, capabilities, name: str, kind: str) -> None:
         tokens[1] > 0 and len(_prompt_counts(messaged)) > 1,
         f"prompt_tokens {sorted(_prompt_counts(messaged))} over the messages requests",
     )
+    capabilities.effect(
+        name, tokens[0] > tokens[1], f"prompt_tokens with and without the {kind}", exchange
+    )
     expect(
         tokens[0] > tokens[1],
         f"more prompt_tokens than the twin without the {kind} part ({tokens[1]})",
